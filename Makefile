@@ -1,0 +1,123 @@
+# scrim — see README.md. `make run` starts it, `make test` runs every suite.
+
+CC      ?= cc
+PKGS    := yaml-0.1 libpcre2-8 libsodium libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_PKG_CFLAGS := $(shell pkg-config --cflags cmocka jansson 2>/dev/null)
+TEST_PKG_LIBS   := $(shell pkg-config --libs cmocka jansson 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+           -Wno-format-nonliteral -Werror
+CSTD    := -std=c11 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+CFLAGS_ALL := $(CSTD) $(OPT) $(WARN) -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+CONFORMANCE ?= $(abspath ../shared/conformance)
+
+LIB_SRC  := $(sort $(wildcard common/*.c rules/*.c crypto/*.c)) \
+            $(filter-out proxy/main.c,$(sort $(wildcard proxy/*.c)))
+MAIN_SRC := proxy/main.c
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+B        := build
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=$(B)/asan/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+
+SCRIM := $(B)/scrim
+
+.PHONY: all deps scrim test unit unit-asan cli lint fuzz fuzz-build bench run clean format
+
+all: deps
+	@$(MAKE) --no-print-directory scrim
+
+deps:
+	@sh scripts/deps.sh
+
+scrim: $(SCRIM)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(B)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN) -O1 -MMD -MP -c $< -o $@
+
+$(B)/libscrim.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libscrim-asan.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SCRIM): $(B)/obj/proxy/main.o $(B)/libscrim.a
+	$(CC) $(OPT) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(B)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(B)/libscrim.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(TEST_PKG_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) \
+	    $(B)/libscrim.a $(PKG_LIBS) $(TEST_PKG_LIBS) -lpthread
+
+$(B)/asan/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(B)/libscrim-asan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN) -O1 $(TEST_PKG_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) \
+	    $(B)/libscrim-asan.a $(PKG_LIBS) $(TEST_PKG_LIBS) -lpthread
+
+# The suites. Each prints cmocka's or the runner's own summary lines.
+test: deps
+	@$(MAKE) --no-print-directory unit cli unit-asan lint
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh "unit" $(CONFORMANCE) $(UNIT_BIN)
+
+unit-asan: $(ASAN_UNIT_BIN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    sh tests/run-unit.sh "unit under ASan+UBSan" $(CONFORMANCE) $(ASAN_UNIT_BIN)
+
+cli: $(SCRIM)
+	@sh tests/cli/run.sh $(abspath $(SCRIM))
+
+lint:
+	@sh scripts/lint.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# libFuzzer targets (clang). FUZZ_SECONDS per target on the committed corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS := $(CSTD) -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all
+FUZZ_LIB_SRC := $(LIB_SRC)
+
+fuzz-build: deps $(FUZZ_BIN)
+
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -lpthread
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+bench: all
+	@$(MAKE) --no-print-directory $(B)/bench/bench_engine
+	@sh bench/run.sh $(abspath $(SCRIM)) $(abspath $(B)/bench)
+
+$(B)/bench/%: bench/%.c $(B)/libscrim.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(B)/libscrim.a $(PKG_LIBS) -lpthread
+
+run: all
+	@sh examples/run.sh $(abspath $(SCRIM))
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
