@@ -42,13 +42,18 @@ deps:
 
 scrim: $(SCRIM)
 
+# V=1 shows the full command lines.
+Q := $(if $(V),,@)
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(B)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(SAN) -O1 -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC asan $<")
+	$(Q)$(CC) $(CFLAGS_ALL) $(SAN) -O1 -MMD -MP -c $< -o $@
 
 $(B)/libscrim.a: $(LIB_OBJ)
 	@rm -f $@
@@ -63,12 +68,14 @@ $(SCRIM): $(B)/obj/proxy/main.o $(B)/libscrim.a
 
 $(B)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(B)/libscrim.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(TEST_PKG_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) \
+	@$(if $(V),,echo "  TEST    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(TEST_PKG_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) \
 	    $(B)/libscrim.a $(PKG_LIBS) $(TEST_PKG_LIBS) -lpthread
 
 $(B)/asan/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(B)/libscrim-asan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(SAN) -O1 $(TEST_PKG_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) \
+	@$(if $(V),,echo "  TEST    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(SAN) -O1 $(TEST_PKG_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELPERS) \
 	    $(B)/libscrim-asan.a $(PKG_LIBS) $(TEST_PKG_LIBS) -lpthread
 
 # The suites. Each prints cmocka's or the runner's own summary lines.

@@ -39,9 +39,9 @@ struct arena *arena_new(size_t cap)
     return a;
 }
 
-static void blocks_free(struct block *b, struct block *keep)
+static void blocks_free(struct block *b)
 {
-    while (b != NULL && b != keep) {
+    while (b != NULL) {
         struct block *prev = b->prev;
         xfree(b);
         b = prev;
@@ -52,20 +52,30 @@ void arena_free(struct arena *a)
 {
     if (a == NULL)
         return;
-    blocks_free(a->head, NULL);
+    blocks_free(a->head);
     xfree(a);
 }
 
+/* Keep the largest block: a worker's next request of the same size then
+ * allocates nothing from the system and touches no fresh pages. */
 void arena_reset(struct arena *a)
 {
-    struct block *first = a->head;
+    struct block *keep = NULL, *b = a->head;
 
-    while (first != NULL && first->prev != NULL)
-        first = first->prev;
-    blocks_free(a->head, first);
-    a->head = first;
-    if (first != NULL)
-        first->used = 0;
+    for (; b != NULL; b = b->prev)
+        if (keep == NULL || b->size > keep->size)
+            keep = b;
+    while (a->head != NULL) {
+        struct block *prev = a->head->prev;
+        if (a->head != keep)
+            xfree(a->head);
+        a->head = prev;
+    }
+    a->head = keep;
+    if (keep != NULL) {
+        keep->prev = NULL;
+        keep->used = 0;
+    }
     a->used = 0;
     a->last = NULL;
 }

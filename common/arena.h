@@ -20,7 +20,7 @@ struct arena *arena_new(size_t cap);
 /* Free the arena and everything allocated from it. NULL is a no-op. */
 void arena_free(struct arena *a);
 
-/* Release all allocations but keep the first block for reuse. */
+/* Release all allocations; the largest block is kept for reuse. */
 void arena_reset(struct arena *a);
 
 /* n bytes aligned for any type, or NULL when the cap would be passed. */

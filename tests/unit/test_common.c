@@ -122,9 +122,9 @@ static void test_fault_injection(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        LEAK_TEST(test_arena_cap_is_hard),   LEAK_TEST(test_arena_grows_across_blocks),
-        LEAK_TEST(test_arena_realloc),       LEAK_TEST(test_buf_max_is_hard),
-        LEAK_TEST(test_buf_printf_grows),    LEAK_TEST(test_err_first_report_wins),
+        LEAK_TEST(test_arena_cap_is_hard), LEAK_TEST(test_arena_grows_across_blocks),
+        LEAK_TEST(test_arena_realloc),     LEAK_TEST(test_buf_max_is_hard),
+        LEAK_TEST(test_buf_printf_grows),  LEAK_TEST(test_err_first_report_wins),
         LEAK_TEST(test_fault_injection),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);

@@ -1,0 +1,27 @@
+#!/bin/sh
+# make run: scrim on the example config. Makes the example keys on first use,
+# validates the config, then masks the sample payloads exactly as the proxy
+# would, and shows where the results are.
+set -eu
+scrim=$1
+here=$(cd "$(dirname "$0")" && pwd)
+out="$here/../var/run"
+mkdir -p "$here/keys" "$out"
+for t in acme-loans globex-claims; do
+    [ -f "$here/keys/$t.pub" ] || "$scrim" keys new --tenant "$t" --dir "$here/keys"
+    [ -f "$here/keys/$t.pseudonym" ] || "$scrim" keys pseudonym --tenant "$t" --dir "$here/keys"
+done
+"$scrim" check -c "$here/scrim.yaml"
+echo
+"$scrim" redact -c "$here/scrim.yaml" --tenant acme-loans --format form \
+    --context "$out/context.jsonl" --audit "$out/audit.jsonl" \
+    "$here/payloads/form-loan.json" > "$out/form-loan.masked.json"
+"$scrim" redact -c "$here/scrim.yaml" --tenant acme-loans --format json \
+    --audit "$out/audit.jsonl" "$here/payloads/profile.json" > "$out/profile.masked.json"
+echo "masked payloads:  $out/form-loan.masked.json, $out/profile.masked.json"
+echo "context records:  $out/context.jsonl"
+echo "audit summaries:  $out/audit.jsonl"
+echo
+echo "try it yourself:"
+echo "  echo '{\"email\":\"jane.doe@example.com\",\"card\":\"4111 1111 1111 1111\"}' | \\"
+echo "    $scrim redact -c $here/scrim.yaml --tenant acme-loans --format json"

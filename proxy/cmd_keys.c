@@ -1,0 +1,120 @@
+/*
+ * scrim keys: make the keys a deployment needs.
+ *   new        a tenant's X25519 pair (T.pub for the config, T.key for the
+ *              tenant's data owner only)
+ *   pseudonym  a tenant's pseudonym key (T.pseudonym, for the proxy)
+ *   api        a fresh API key, and the sha256 line for the config
+ */
+#include "cmd.h"
+
+#include "crypto/keys.h"
+#include "crypto/pseudo.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char keys_usage[] =
+    "usage: scrim keys new --tenant T --dir D\n"
+    "       scrim keys pseudonym --tenant T --dir D\n"
+    "       scrim keys api --tenant T\n"
+    "\n"
+    "new        writes D/T.pub (goes into the config) and D/T.key (mode 0600,\n"
+    "           for the tenant's data owner; the proxy never needs it)\n"
+    "pseudonym  writes D/T.pseudonym (mode 0600), the key of the tenant's\n"
+    "           pseudonyms; the proxy's config names it\n"
+    "api        prints a fresh API key and the sha256 line for the config\n"
+    "Existing files are never overwritten.\n";
+
+/* Tenant ids name files: keep them to a safe alphabet. */
+static int tenant_ok(const char *t)
+{
+    if (t == NULL || *t == '\0' || strlen(t) > 64 || *t == '.' || *t == '-')
+        return 0;
+    for (; *t; t++)
+        if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
+              *t == '-' || *t == '_' || *t == '.'))
+            return 0;
+    return 1;
+}
+
+static int keys_api(const char *tenant)
+{
+    uint8_t raw[32], h[crypto_hash_sha256_BYTES];
+    char key[64], hex[2 * sizeof(h) + 1];
+
+    randombytes_buf(raw, sizeof(raw));
+    memcpy(key, "scrim_", 6);
+    sodium_bin2base64(key + 6, sizeof(key) - 6, raw, sizeof(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    crypto_hash_sha256(h, (const uint8_t *)key, strlen(key));
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    printf("api key for %s (give it to the client; scrim keeps only the hash):\n  %s\n"
+           "config line (tenants[].api_keys):\n  - sha256: %s\n",
+           tenant, key, hex);
+    sodium_memzero(raw, sizeof(raw));
+    sodium_memzero(key, sizeof(key));
+    return EXIT_OK;
+}
+
+static int keys_files(const char *what, const char *tenant, const char *dir)
+{
+    struct err err;
+    char id[KEYS_ID_HEX + 1], path[4096];
+
+    err_clear(&err);
+    if (strcmp(what, "new") == 0) {
+        if (keys_generate_tenant(dir, tenant, id, &err) != 0)
+            goto fail;
+        printf("wrote %s/%s.pub and %s/%s.key (key id %s)\n", dir, tenant, dir, tenant, id);
+        return EXIT_OK;
+    }
+    if (snprintf(path, sizeof(path), "%s/%s.pseudonym", dir, tenant) >= (int)sizeof(path)) {
+        err_set(&err, "path too long");
+        goto fail;
+    }
+    if (pseudo_key_generate(path, &err) != 0)
+        goto fail;
+    printf("wrote %s\n", path);
+    return EXIT_OK;
+fail:
+    cmd_report("keys", &err);
+    return EXIT_USAGE;
+}
+
+int cmd_keys(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"tenant", required_argument, NULL, 't'},
+                                             {"dir", required_argument, NULL, 'd'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *what = argc > 1 ? argv[1] : NULL, *tenant = NULL, *dir = NULL;
+    int ch;
+
+    if (what == NULL || strcmp(what, "--help") == 0 || strcmp(what, "-h") == 0) {
+        fputs(keys_usage, what ? stdout : stderr);
+        return what ? EXIT_OK : EXIT_USAGE;
+    }
+    optind = 1;
+    while ((ch = getopt_long(argc - 1, argv + 1, "t:d:h", longopts, NULL)) != -1) {
+        if (ch == 't')
+            tenant = optarg;
+        else if (ch == 'd')
+            dir = optarg;
+        else {
+            fputs(keys_usage, ch == 'h' ? stdout : stderr);
+            return ch == 'h' ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    if (!tenant_ok(tenant) || optind != argc - 1) {
+        fputs("scrim: keys: --tenant must be 1-64 of [A-Za-z0-9._-]\n", stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(what, "api") == 0)
+        return keys_api(tenant);
+    if ((strcmp(what, "new") == 0 || strcmp(what, "pseudonym") == 0) && dir != NULL)
+        return keys_files(what, tenant, dir);
+    fputs(keys_usage, stderr);
+    return EXIT_USAGE;
+}

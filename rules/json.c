@@ -1,0 +1,1176 @@
+/*
+ * json.c: the strict RFC 8259 parser and canonical writer (contract in json.h).
+ *
+ * The parser is a state machine over an explicit stack, so nesting depth
+ * costs heap, never C stack, whatever limit a config sets. The values of an
+ * open container wait, by value, in a scratch array ("slots"); when the
+ * container closes they are copied into the arena in one allocation that
+ * holds the child nodes and the item (or member) array pointing at them. So
+ * there is one arena allocation per container and none per element, and
+ * siblings sit next to each other for the engine's walks.
+ *
+ * Strings are validated in one scan (UTF-8 per RFC 3629 table 3, escapes,
+ * surrogate pairing); only strings that hold an escape are decoded, in a
+ * second pass, into the arena. The scan skips plain ASCII sixteen bytes at a
+ * time where SSE2 exists: replay payloads are mostly short ASCII strings,
+ * and this loop is where the time goes.
+ */
+#include "rules/json.h"
+
+#include "common/mem.h"
+
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+const struct json_limits json_default_limits = {64, 1000000};
+
+/* A value waiting for its container to close. In an object it also carries
+ * the member's key, and the key's offset for a duplicate-key report. */
+struct slot {
+    struct json v;
+    const char *key;
+    size_t klen;
+    size_t off;
+};
+
+/* An open array or object: its type and its first slot. The container's own
+ * value goes to the slot just before base (or to the root). */
+struct frame {
+    enum json_type type;
+    size_t base;
+};
+
+enum pstate { P_VALUE, P_KEY, P_AFTER, P_DONE };
+
+#define LOCAL_SLOTS     64
+#define LOCAL_FRAMES    32
+#define DUP_LINEAR_MAX  16
+#define WS_MASK         ((1ull << ' ') | (1ull << '\n') | (1ull << '\r') | (1ull << '\t'))
+#define IS_DIGIT(c)     ((unsigned)(c) - '0' < 10u)
+#define IS_CONT(c)      (((c)&0xC0) == 0x80)
+#define SURROGATE_HI(c) ((c) >= 0xD800 && (c) <= 0xDBFF)
+#define SURROGATE_LO(c) ((c) >= 0xDC00 && (c) <= 0xDFFF)
+
+struct parser {
+    struct arena *a;
+    const unsigned char *buf, *end;
+    struct err *err;
+    enum json_status status; /* of the first failure */
+    size_t nodes, max_nodes;
+    unsigned max_depth;
+    int in_object; /* the innermost open container is an object */
+    struct json root;
+    struct slot *slots;
+    size_t nslots, slotcap;
+    struct frame *frames;
+    size_t depth, framecap;
+    const struct slot **sorted; /* duplicate-key check of large objects */
+    size_t sortcap;
+    struct slot slot_local[LOCAL_SLOTS];
+    struct frame frame_local[LOCAL_FRAMES];
+};
+
+/* ---- shared scanners (parser and writer) ---- */
+
+/* The bytes scan_special stops at, for the tail shorter than a vector. */
+static const unsigned char special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* First byte at or after q that is '"', '\\', a control character or not
+ * ASCII; end if none. These are exactly the bytes that need a closer look in
+ * both directions, so the parser and the writer share this loop. */
+static inline const unsigned char *scan_special(const unsigned char *q, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(' ');
+
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        /* Signed compare: bytes >= 0x80 are negative, so "< ' '" flags them
+         * together with the control characters. */
+        __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask != 0)
+            return q + __builtin_ctz(mask);
+        q += 16;
+    }
+#endif
+    while (q < end && !special[*q])
+        q++;
+    return q;
+}
+
+/* Length of the well-formed UTF-8 sequence at q (RFC 3629 table 3: no
+ * overlongs, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *q, const unsigned char *end)
+{
+    size_t avail = (size_t)(end - q);
+    unsigned c = q[0], lo = 0x80, hi = 0xBF;
+
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0)
+        return avail >= 2 && IS_CONT(q[1]) ? 2 : 0;
+    if (c < 0xF0) {
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+        return avail >= 3 && q[1] >= lo && q[1] <= hi && IS_CONT(q[2]) ? 3 : 0;
+    }
+    if (c > 0xF4)
+        return 0;
+    if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    return avail >= 4 && q[1] >= lo && q[1] <= hi && IS_CONT(q[2]) && IS_CONT(q[3]) ? 4 : 0;
+}
+
+int json_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *q = (const unsigned char *)s, *end = q + n;
+
+    while (q < end) {
+        size_t k;
+        if (*q < 0x80) {
+            q++;
+            continue;
+        }
+        k = utf8_seq(q, end);
+        if (k == 0)
+            return 0;
+        q += k;
+    }
+    return 1;
+}
+
+/* ---- parser: errors and scratch memory ---- */
+
+/* Parser functions return the position after what they consumed, or NULL
+ * after recording the failure here; the first failure wins. Keeping the
+ * cursor in a return value rather than in *p lets the compiler hold it in a
+ * register across the hot loop. */
+static const unsigned char *parse_fail(struct parser *p, enum json_status st,
+                                       const unsigned char *at, const char *what)
+{
+    if (p->status == JSON_OK) {
+        p->status = st;
+        err_set(p->err, "offset %zu: %s", (size_t)(at - p->buf), what);
+    }
+    return NULL;
+}
+
+#define BAD(p, at, what)    parse_fail((p), JSON_BAD, (at), (what))
+#define TOOBIG(p, at, what) parse_fail((p), JSON_TOOBIG, (at), (what))
+
+/* Double a scratch array that may still live in the parser's local storage.
+ * NULL when the system allocator refuses (only under fault injection). */
+static void *scratch_grow(void *arr, size_t *cap, size_t elem, const void *local)
+{
+    size_t ncap = *cap * 2;
+    void *n;
+
+    if (*cap > SIZE_MAX / 2 / elem)
+        return NULL;
+    if (arr == local) {
+        n = xmalloc(ncap * elem);
+        if (n != NULL)
+            memcpy(n, arr, *cap * elem);
+    } else {
+        n = xrealloc(arr, ncap * elem);
+    }
+    if (n != NULL)
+        *cap = ncap;
+    return n;
+}
+
+/* Where the next value goes: the root, a new array slot, or the object slot
+ * that already holds its key. NULL when scratch memory fails. */
+static inline struct json *value_dest(struct parser *p)
+{
+    if (p->depth == 0)
+        return &p->root;
+    if (p->in_object)
+        return &p->slots[p->nslots - 1].v;
+    if (p->nslots == p->slotcap) {
+        struct slot *s = scratch_grow(p->slots, &p->slotcap, sizeof(*s), p->slot_local);
+        if (s == NULL)
+            return NULL;
+        p->slots = s;
+    }
+    return &p->slots[p->nslots++].v;
+}
+
+static inline const unsigned char *ws_skip(const unsigned char *q, const unsigned char *end)
+{
+    while (q < end && *q <= ' ' && ((1ull << *q) & WS_MASK))
+        q++;
+    return q;
+}
+
+/* ---- parser: strings ---- */
+
+static int hex4(const unsigned char *q)
+{
+    int v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned c = q[i], d;
+        if (IS_DIGIT(c))
+            d = c - '0';
+        else if ((c | 0x20) - 'a' < 6u)
+            d = (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+        v = v << 4 | (int)d;
+    }
+    return v;
+}
+
+/* What each two-byte escape stands for (RFC 8259 s7); 0: not an escape. */
+static const char unescape[128] = {
+    ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
+};
+
+/* Validate the escape at q (a backslash) and step over it. A \u escape of a
+ * high surrogate must be followed by one of a low surrogate (RFC 8259 s7);
+ * anything else would decode to ill-formed UTF-8, which other parsers repair
+ * in different ways. */
+static const unsigned char *escape_check(struct parser *p, const unsigned char *q)
+{
+    const unsigned char *end = p->end;
+    int cp, lo;
+
+    if (end - q < 2)
+        return BAD(p, q, "unterminated string");
+    if (q[1] != 'u') {
+        if (q[1] >= 0x80 || unescape[q[1]] == 0)
+            return BAD(p, q, "invalid escape");
+        return q + 2;
+    }
+    if (end - q < 6 || (cp = hex4(q + 2)) < 0)
+        return BAD(p, q, "invalid \\u escape");
+    if (SURROGATE_LO(cp))
+        return BAD(p, q, "low surrogate escape without a high one");
+    if (!SURROGATE_HI(cp))
+        return q + 6;
+    if (end - q < 12 || q[6] != '\\' || q[7] != 'u' || (lo = hex4(q + 8)) < 0 || !SURROGATE_LO(lo))
+        return BAD(p, q, "high surrogate escape without a low one");
+    return q + 12;
+}
+
+/* Scan the string whose opening quote is at q; return the byte after its
+ * closing quote, with the raw content in *s and *n and *esc saying whether it
+ * holds an escape. */
+static inline const unsigned char *string_scan(struct parser *p, const unsigned char *q,
+                                               const unsigned char **s, size_t *n, int *esc)
+{
+    const unsigned char *end = p->end;
+
+    *s = ++q;
+    *esc = 0;
+    for (;;) {
+        q = scan_special(q, end);
+        if (q == end)
+            return BAD(p, q, "unterminated string");
+        if (*q == '"')
+            break;
+        if (*q == '\\') {
+            *esc = 1;
+            if ((q = escape_check(p, q)) == NULL)
+                return NULL;
+        } else if (*q >= 0x80) {
+            size_t k = utf8_seq(q, end);
+            if (k == 0)
+                return BAD(p, q, "invalid UTF-8");
+            q += k;
+        } else {
+            return BAD(p, q, "control character in string");
+        }
+    }
+    *n = (size_t)(q - *s);
+    return q + 1;
+}
+
+static unsigned char *utf8_put(unsigned char *d, unsigned cp)
+{
+    if (cp < 0x80) {
+        *d++ = (unsigned char)cp;
+    } else if (cp < 0x800) {
+        *d++ = (unsigned char)(0xC0 | cp >> 6);
+        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *d++ = (unsigned char)(0xE0 | cp >> 12);
+        *d++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else {
+        *d++ = (unsigned char)(0xF0 | cp >> 18);
+        *d++ = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+        *d++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
+    }
+    return d;
+}
+
+/* Decode the (already validated) escape at s into *dp; return the byte after
+ * it. */
+static const unsigned char *escape_decode(const unsigned char *s, unsigned char **dp)
+{
+    unsigned cp;
+
+    if (s[1] != 'u') {
+        *(*dp)++ = (unsigned char)unescape[s[1]];
+        return s + 2;
+    }
+    cp = (unsigned)hex4(s + 2);
+    s += 6;
+    if (SURROGATE_HI(cp)) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned)hex4(s + 2) - 0xDC00);
+        s += 6;
+    }
+    *dp = utf8_put(*dp, cp);
+    return s;
+}
+
+/* Every escape is at least as long as what it decodes to, so n raw bytes
+ * always fit in n decoded ones. */
+static size_t string_decode(const unsigned char *s, size_t n, unsigned char *d)
+{
+    const unsigned char *e = s + n;
+    unsigned char *d0 = d;
+
+    while (s < e) {
+        const unsigned char *b = memchr(s, '\\', (size_t)(e - s));
+        size_t run = (size_t)((b != NULL ? b : e) - s);
+        memcpy(d, s, run);
+        d += run;
+        if (b == NULL)
+            break;
+        s = escape_decode(b, &d);
+    }
+    return (size_t)(d - d0);
+}
+
+/* Scan the string at q and return its decoded content: a pointer into the
+ * input when it has no escape, else a decoded copy in the arena. */
+static inline const unsigned char *string_get(struct parser *p, const unsigned char *q,
+                                              const char **out, size_t *outn)
+{
+    const unsigned char *s, *at = q;
+    size_t n;
+    int esc;
+    unsigned char *d;
+
+    if ((q = string_scan(p, q, &s, &n, &esc)) == NULL)
+        return NULL;
+    if (!esc) {
+        *out = (const char *)s;
+        *outn = n;
+        return q;
+    }
+    d = arena_alloc(p->a, n);
+    if (d == NULL)
+        return TOOBIG(p, at, "arena cap reached");
+    *outn = string_decode(s, n, d);
+    *out = (const char *)d;
+    return q;
+}
+
+/* ---- parser: numbers and literals ---- */
+
+/* End of the RFC 8259 s6 number at q:
+ *   -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+ * or NULL with *bad and *why saying where and what is wrong. */
+static const unsigned char *number_end(const unsigned char *q, const unsigned char *end,
+                                       const unsigned char **bad, const char **why)
+{
+    if (q < end && *q == '-')
+        q++;
+    *bad = q;
+    *why = "expected a digit";
+    if (q == end || !IS_DIGIT(*q))
+        return NULL;
+    if (*q++ == '0') {
+        *why = "leading zero in number";
+        if (q < end && IS_DIGIT(*q))
+            return NULL;
+    }
+    while (q < end && IS_DIGIT(*q))
+        q++;
+    *why = "expected a digit after '.'";
+    if (q < end && *q == '.') {
+        *bad = ++q;
+        if (q == end || !IS_DIGIT(*q))
+            return NULL;
+        while (q < end && IS_DIGIT(*q))
+            q++;
+    }
+    *why = "expected a digit in the exponent";
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        if (++q < end && (*q == '+' || *q == '-'))
+            q++;
+        *bad = q;
+        if (q == end || !IS_DIGIT(*q))
+            return NULL;
+        while (q < end && IS_DIGIT(*q))
+            q++;
+    }
+    return q;
+}
+
+/* d is the value's slot. The lexeme is kept verbatim, so no precision is
+ * lost or invented. */
+static const unsigned char *number_get(struct parser *p, const unsigned char *q, struct json *d)
+{
+    const unsigned char *bad, *e;
+    const char *why;
+
+    if ((e = number_end(q, p->end, &bad, &why)) == NULL)
+        return BAD(p, bad, why);
+    d->type = JSON_NUMBER;
+    d->len = (size_t)(e - q);
+    d->u.s = (const char *)q;
+    return e;
+}
+
+static const unsigned char *literal_get(struct parser *p, const unsigned char *q, struct json *d)
+{
+    static const struct {
+        const char *word;
+        size_t n;
+        enum json_type t;
+    } lit[3] = {{"true", 4, JSON_TRUE}, {"false", 5, JSON_FALSE}, {"null", 4, JSON_NULL}};
+    int k = *q == 't' ? 0 : *q == 'f' ? 1 : 2;
+
+    if ((size_t)(p->end - q) < lit[k].n || memcmp(q, lit[k].word, lit[k].n) != 0)
+        return BAD(p, q, "expected a value");
+    d->type = lit[k].t;
+    d->len = 0;
+    d->u.s = NULL;
+    return q + lit[k].n;
+}
+
+/* ---- parser: containers ---- */
+
+static int key_cmp(const struct slot *x, const struct slot *y)
+{
+    if (x->klen != y->klen)
+        return x->klen < y->klen ? -1 : 1;
+    return memcmp(x->key, y->key, x->klen);
+}
+
+/* Most keys of one object differ in length or first byte; test those
+ * before calling memcmp. */
+static inline int key_same(const struct slot *x, const struct slot *y)
+{
+    return x->klen == y->klen &&
+           (x->klen == 0 || (x->key[0] == y->key[0] && memcmp(x->key, y->key, x->klen) == 0));
+}
+
+/* Bottom-up merge sort of n slot pointers (tmp holds n more): deterministic
+ * O(n log n), so no key set an attacker picks can make it quadratic, which a
+ * hash table with a public hash function could not promise. */
+static const struct slot **slots_sort(const struct slot **a, const struct slot **tmp, size_t n)
+{
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = key_cmp(a[j], a[i]) < 0 ? a[j++] : a[i++];
+            while (i < mid)
+                tmp[k++] = a[i++];
+            while (j < hi)
+                tmp[k++] = a[j++];
+        }
+        const struct slot **t = a;
+        a = tmp;
+        tmp = t;
+    }
+    return a;
+}
+
+/* Set *dup to the offset of a key of m[0..n) that repeats an earlier one, or
+ * to SIZE_MAX when all are distinct; -1 when the sort's scratch memory is
+ * refused. Keys are compared decoded, so "a" and "\u0061" are the same key.
+ * Small objects, the common case, are checked pairwise. */
+static int object_dups(struct parser *p, const unsigned char *q, const struct slot *m, size_t n,
+                       size_t *dup)
+{
+    const struct slot **sorted;
+
+    *dup = SIZE_MAX;
+    if (n <= DUP_LINEAR_MAX) {
+        for (size_t j = 1; j < n; j++)
+            for (size_t i = 0; i < j; i++)
+                if (key_same(&m[i], &m[j])) {
+                    *dup = m[j].off;
+                    return 0;
+                }
+        return 0;
+    }
+    if (p->sortcap < 2 * n) {
+        xfree(p->sorted);
+        p->sortcap = 2 * n;
+        p->sorted = xmalloc(p->sortcap * sizeof(*p->sorted));
+        if (p->sorted == NULL) {
+            p->sortcap = 0;
+            TOOBIG(p, q, "out of memory");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        p->sorted[i] = &m[i];
+    sorted = slots_sort(p->sorted, p->sorted + n, n);
+    for (size_t i = 1; i < n; i++)
+        if (key_cmp(sorted[i - 1], sorted[i]) == 0) {
+            *dup = sorted[i]->off;
+            break;
+        }
+    return 0;
+}
+
+/* Members and child nodes in one allocation: members first, nodes after. */
+static int object_fill(struct parser *p, const unsigned char *q, struct json *d,
+                       const struct slot *m, size_t n)
+{
+    size_t dup;
+    struct json_member *mem;
+    struct json *nodes;
+
+    if (object_dups(p, q, m, n, &dup) < 0)
+        return -1;
+    if (dup != SIZE_MAX) {
+        BAD(p, p->buf + dup, "duplicate object key");
+        return -1;
+    }
+    mem = arena_alloc(p->a, n * (sizeof(*mem) + sizeof(*nodes)));
+    if (mem == NULL) {
+        TOOBIG(p, q, "arena cap reached");
+        return -1;
+    }
+    nodes = (struct json *)(void *)(mem + n);
+    for (size_t i = 0; i < n; i++) {
+        nodes[i] = m[i].v;
+        mem[i].key = m[i].key;
+        mem[i].klen = m[i].klen;
+        mem[i].value = &nodes[i];
+    }
+    d->u.members = mem;
+    return 0;
+}
+
+/* Child nodes and the item array in one allocation: nodes first. */
+static int array_fill(struct parser *p, const unsigned char *q, struct json *d,
+                      const struct slot *m, size_t n)
+{
+    struct json *nodes = arena_alloc(p->a, n * (sizeof(*nodes) + sizeof(nodes)));
+    struct json **items;
+
+    if (nodes == NULL) {
+        TOOBIG(p, q, "arena cap reached");
+        return -1;
+    }
+    items = (struct json **)(void *)(nodes + n);
+    for (size_t i = 0; i < n; i++) {
+        nodes[i] = m[i].v;
+        items[i] = &nodes[i];
+    }
+    d->u.items = items;
+    return 0;
+}
+
+/* The closing bracket at q-1 has been consumed: copy the slots out, release
+ * them and fill in the container's own value. */
+static const unsigned char *container_close(struct parser *p, const unsigned char *q)
+{
+    struct frame f = p->frames[--p->depth];
+    size_t n = p->nslots - f.base;
+    struct json *d = p->depth == 0 ? &p->root : &p->slots[f.base - 1].v;
+    int r = 0;
+
+    d->type = f.type;
+    d->len = n;
+    d->u.items = NULL;
+    if (n > 0 && f.type == JSON_OBJECT)
+        r = object_fill(p, q, d, p->slots + f.base, n);
+    else if (n > 0)
+        r = array_fill(p, q, d, p->slots + f.base, n);
+    p->nslots = f.base;
+    p->in_object = p->depth > 0 && p->frames[p->depth - 1].type == JSON_OBJECT;
+    return r < 0 ? NULL : q;
+}
+
+static const unsigned char *container_open(struct parser *p, const unsigned char *q,
+                                           enum json_type t, enum pstate *next)
+{
+    unsigned char close = t == JSON_OBJECT ? '}' : ']';
+
+    if (p->depth >= p->max_depth)
+        return TOOBIG(p, q, "nesting deeper than the depth limit");
+    if (p->depth == p->framecap) {
+        struct frame *f = scratch_grow(p->frames, &p->framecap, sizeof(*f), p->frame_local);
+        if (f == NULL)
+            return TOOBIG(p, q, "out of memory");
+        p->frames = f;
+    }
+    p->frames[p->depth].type = t;
+    p->frames[p->depth].base = p->nslots;
+    p->depth++;
+    p->in_object = t == JSON_OBJECT;
+    q = ws_skip(q + 1, p->end);
+    if (q < p->end && *q == close) {
+        *next = P_AFTER;
+        return container_close(p, q + 1);
+    }
+    *next = t == JSON_OBJECT ? P_KEY : P_VALUE;
+    return q;
+}
+
+/* ---- parser: states ---- */
+
+static const unsigned char *state_value(struct parser *p, const unsigned char *q, enum pstate *next)
+{
+    struct json *d;
+    int c;
+
+    q = ws_skip(q, p->end);
+    c = q < p->end ? *q : -1;
+    if (c != '"' && c != '[' && c != '{' && c != 't' && c != 'f' && c != 'n' && c != '-' &&
+        !IS_DIGIT(c))
+        return BAD(p, q, "expected a value");
+    if (++p->nodes > p->max_nodes)
+        return TOOBIG(p, q, "more values than the node limit");
+    /* A container's slot is taken before it opens, so its children's slots
+     * follow it. */
+    if ((d = value_dest(p)) == NULL)
+        return TOOBIG(p, q, "out of memory");
+    *next = P_AFTER;
+    switch (c) {
+    case '"':
+        d->type = JSON_STRING;
+        return string_get(p, q, &d->u.s, &d->len);
+    case '[':
+        return container_open(p, q, JSON_ARRAY, next);
+    case '{':
+        return container_open(p, q, JSON_OBJECT, next);
+    case 't':
+    case 'f':
+    case 'n':
+        return literal_get(p, q, d);
+    default:
+        return number_get(p, q, d);
+    }
+}
+
+static const unsigned char *state_key(struct parser *p, const unsigned char *q, enum pstate *next)
+{
+    struct slot *s;
+
+    q = ws_skip(q, p->end);
+    if (q == p->end || *q != '"')
+        return BAD(p, q, "expected a string key");
+    if (p->nslots == p->slotcap) {
+        s = scratch_grow(p->slots, &p->slotcap, sizeof(*s), p->slot_local);
+        if (s == NULL)
+            return TOOBIG(p, q, "out of memory");
+        p->slots = s;
+    }
+    s = &p->slots[p->nslots++];
+    s->off = (size_t)(q - p->buf);
+    if ((q = string_get(p, q, &s->key, &s->klen)) == NULL)
+        return NULL;
+    q = ws_skip(q, p->end);
+    if (q == p->end || *q != ':')
+        return BAD(p, q, "expected ':'");
+    *next = P_VALUE;
+    return q + 1;
+}
+
+static const unsigned char *state_after(struct parser *p, const unsigned char *q, enum pstate *next)
+{
+    unsigned char close = p->in_object ? '}' : ']';
+
+    if (p->depth == 0) {
+        *next = P_DONE;
+        return q;
+    }
+    q = ws_skip(q, p->end);
+    if (q < p->end && *q == ',') {
+        *next = p->in_object ? P_KEY : P_VALUE;
+        return q + 1;
+    }
+    if (q < p->end && *q == close)
+        return container_close(p, q + 1);
+    return BAD(p, q, p->in_object ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
+static enum json_status parse_run(struct parser *p)
+{
+    const unsigned char *q = p->buf;
+    enum pstate s = P_VALUE;
+
+    while (q != NULL && s != P_DONE) {
+        switch (s) {
+        case P_VALUE:
+            q = state_value(p, q, &s);
+            break;
+        case P_KEY:
+            q = state_key(p, q, &s);
+            break;
+        default:
+            q = state_after(p, q, &s);
+            break;
+        }
+    }
+    if (q != NULL && ws_skip(q, p->end) != p->end)
+        BAD(p, ws_skip(q, p->end), "trailing data after the value");
+    return p->status;
+}
+
+enum json_status json_parse(struct arena *a, const char *buf, size_t len,
+                            const struct json_limits *lim, struct json **out, struct err *err)
+{
+    struct parser p;
+    enum json_status st;
+
+    if (lim == NULL)
+        lim = &json_default_limits;
+    /* The cursor uses NULL for "failed", so a NULL buffer becomes an empty
+     * one (and so an error) before it could be mistaken for that. */
+    if (buf == NULL) {
+        buf = "";
+        len = 0;
+    }
+    memset(&p, 0, offsetof(struct parser, slot_local));
+    p.a = a;
+    p.buf = (const unsigned char *)buf;
+    p.end = p.buf + len;
+    p.err = err;
+    p.status = JSON_OK;
+    p.max_nodes = lim->max_nodes;
+    p.max_depth = lim->max_depth;
+    p.slots = p.slot_local;
+    p.slotcap = LOCAL_SLOTS;
+    p.frames = p.frame_local;
+    p.framecap = LOCAL_FRAMES;
+    *out = NULL;
+    /* A BOM is not JSON (RFC 8259 s8.1); some parsers skip it and some
+     * don't, which is a differential. */
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        BAD(&p, p.buf, "byte-order mark");
+    else
+        parse_run(&p);
+    if (p.slots != p.slot_local)
+        xfree(p.slots);
+    if (p.frames != p.frame_local)
+        xfree(p.frames);
+    xfree(p.sorted);
+    st = p.status;
+    if (st == JSON_OK && (*out = arena_alloc(a, sizeof(**out))) == NULL)
+        TOOBIG(&p, p.end, "arena cap reached");
+    if (p.status == JSON_OK)
+        **out = p.root;
+    else
+        *out = NULL;
+    return p.status;
+}
+
+/* ---- constructors and queries ---- */
+
+static struct json *node_new(struct arena *a, enum json_type t, const char *s, size_t n)
+{
+    struct json *v = arena_alloc(a, sizeof(*v));
+    char *d = NULL;
+
+    if (v == NULL)
+        return NULL;
+    if (s != NULL) {
+        d = arena_alloc(a, n);
+        if (d == NULL)
+            return NULL;
+        memcpy(d, s, n);
+    }
+    v->type = t;
+    v->len = n;
+    v->u.s = d;
+    return v;
+}
+
+struct json *json_new_string(struct arena *a, const char *s, size_t n)
+{
+    if (s == NULL && n != 0)
+        return NULL;
+    return node_new(a, JSON_STRING, s != NULL ? s : "", n);
+}
+
+/* Only a valid RFC 8259 lexeme is accepted: the writer emits it verbatim. */
+struct json *json_new_number(struct arena *a, const char *lexeme, size_t n)
+{
+    const unsigned char *q = (const unsigned char *)lexeme, *bad;
+    const char *why;
+
+    if (lexeme == NULL || number_end(q, q + n, &bad, &why) != q + n)
+        return NULL;
+    return node_new(a, JSON_NUMBER, lexeme, n);
+}
+
+struct json *json_new_literal(struct arena *a, enum json_type t)
+{
+    if (t != JSON_NULL && t != JSON_TRUE && t != JSON_FALSE)
+        return NULL;
+    return node_new(a, t, NULL, 0);
+}
+
+struct json *json_get(const struct json *o, const char *key)
+{
+    size_t n;
+
+    if (o == NULL || o->type != JSON_OBJECT || key == NULL)
+        return NULL;
+    n = strlen(key);
+    for (size_t i = 0; i < o->len; i++)
+        if (o->u.members[i].klen == n && memcmp(o->u.members[i].key, key, n) == 0)
+            return o->u.members[i].value;
+    return NULL;
+}
+
+/* ---- tree walks without recursion (writer and json_tree_equal) ---- */
+
+/* Trees built by edits may be deeper than any parse limit, so the writer
+ * and json_tree_equal walk with their own stack, not recursion. A frame is an
+ * open container (with its counterpart b in json_tree_equal) and the index of
+ * its next child. */
+struct wframe {
+    const struct json *a, *b;
+    size_t i;
+};
+
+struct twalk {
+    struct wframe *f;
+    size_t n, cap;
+    struct wframe local[LOCAL_FRAMES];
+};
+
+static void walk_init(struct twalk *w)
+{
+    w->f = w->local;
+    w->n = 0;
+    w->cap = LOCAL_FRAMES;
+}
+
+static void walk_free(struct twalk *w)
+{
+    if (w->f != w->local)
+        xfree(w->f);
+}
+
+static int walk_push(struct twalk *w, const struct json *a, const struct json *b)
+{
+    if (w->n == w->cap) {
+        struct wframe *f = scratch_grow(w->f, &w->cap, sizeof(*f), w->local);
+        if (f == NULL)
+            return -1;
+        w->f = f;
+    }
+    w->f[w->n].a = a;
+    w->f[w->n].b = b;
+    w->f[w->n].i = 0;
+    w->n++;
+    return 0;
+}
+
+static int is_container(const struct json *v)
+{
+    return v->type == JSON_ARRAY || v->type == JSON_OBJECT;
+}
+
+/* Type, length and scalar bytes; children are compared by the walk. */
+static int node_same(const struct json *a, const struct json *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    if (a->type != b->type || a->len != b->len)
+        return 0;
+    if (a->len == 0 || a->u.s == b->u.s)
+        return 1;
+    if (a->u.s == NULL || b->u.s == NULL)
+        return 0; /* a broken edit: never "equal" to a real tree */
+    if (a->type == JSON_STRING || a->type == JSON_NUMBER)
+        return memcmp(a->u.s, b->u.s, a->len) == 0;
+    return 1;
+}
+
+/* Next pair of children to compare, or 0 when the walk is over. Keys are
+ * compared here, since they are not nodes. */
+static int equal_next(struct twalk *w, const struct json **a, const struct json **b, int *same)
+{
+    while (w->n > 0) {
+        struct wframe *f = &w->f[w->n - 1];
+        size_t i = f->i++;
+        if (i == f->a->len) {
+            w->n--;
+            continue;
+        }
+        if (f->a->type == JSON_ARRAY) {
+            *a = f->a->u.items[i];
+            *b = f->b->u.items[i];
+            return 1;
+        }
+        const struct json_member *ma = &f->a->u.members[i], *mb = &f->b->u.members[i];
+        if (ma->klen != mb->klen || (ma->klen != 0 && (ma->key == NULL || mb->key == NULL ||
+                                                       memcmp(ma->key, mb->key, ma->klen) != 0))) {
+            *same = 0;
+            return 0;
+        }
+        *a = ma->value;
+        *b = mb->value;
+        return 1;
+    }
+    return 0;
+}
+
+int json_tree_equal(const struct json *a, const struct json *b)
+{
+    struct twalk w;
+    int same = 1;
+
+    walk_init(&w);
+    do {
+        if (!node_same(a, b)) {
+            same = 0;
+            break;
+        }
+        /* Without memory for the walk (fault injection only) the trees
+         * are not proven equal, and "different" is the safe answer. */
+        if (a != NULL && is_container(a) && a->len > 0 && walk_push(&w, a, b) < 0) {
+            same = 0;
+            break;
+        }
+    } while (equal_next(&w, &a, &b, &same));
+    walk_free(&w);
+    return same;
+}
+
+/* ---- canonical writer ---- */
+
+/* The writer reserves the buf a chunk at a time and fills the chunk with
+ * plain stores, committing when it needs the next one: a call into buf per
+ * token would cost more than the writing. */
+struct wout {
+    struct buf *b;
+    char *base; /* reserved in b, not yet committed */
+    char *p;
+    size_t room; /* bytes left at p */
+};
+
+#define WOUT_CHUNK 65536
+
+static void wout_commit(struct wout *w)
+{
+    if (w->base != NULL)
+        buf_commit(w->b, (size_t)(w->p - w->base));
+    w->base = w->p = NULL;
+    w->room = 0;
+}
+
+static int wout_grow(struct wout *w, size_t n)
+{
+    size_t want = n > WOUT_CHUNK ? n : WOUT_CHUNK, left;
+
+    wout_commit(w);
+    left = w->b->max - w->b->len;
+    if (want > left)
+        want = left;
+    if (want < n || (w->p = buf_reserve(w->b, want)) == NULL)
+        return -1;
+    w->base = w->p;
+    w->room = want;
+    return 0;
+}
+
+static inline int wout_put(struct wout *w, const void *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > w->room && wout_grow(w, n) < 0)
+        return -1;
+    memcpy(w->p, s, n);
+    w->p += n;
+    w->room -= n;
+    return 0;
+}
+
+static inline int wout_byte(struct wout *w, char c)
+{
+    if (w->room == 0 && wout_grow(w, 1) < 0)
+        return -1;
+    *w->p++ = c;
+    w->room--;
+    return 0;
+}
+
+/* The one escape form for character c (RFC 8259 s7): the short forms where
+ * JSON has them, else \u00XX in lowercase hex. */
+static int escape_write(struct wout *w, unsigned c)
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char short_esc['\\' + 1] = {
+        ['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+        ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't',
+    };
+    char e[6] = {'\\', 'u', '0', '0', hex[c >> 4 & 0xF], hex[c & 0xF]};
+
+    if (c < sizeof(short_esc) && short_esc[c] != 0) {
+        e[1] = short_esc[c];
+        return wout_put(w, e, 2);
+    }
+    return wout_put(w, e, 6);
+}
+
+/* Ill-formed UTF-8 is refused rather than written: output another parser
+ * would repair differently is what invariant 2 forbids. */
+static int string_write(struct wout *w, const char *s, size_t n)
+{
+    const unsigned char *q = (const unsigned char *)s, *run = q, *end = q + n;
+
+    if (wout_byte(w, '"') < 0)
+        return -1;
+    while ((q = scan_special(q, end)) < end) {
+        if (*q >= 0x80) {
+            size_t k = utf8_seq(q, end);
+            if (k == 0)
+                return -1;
+            q += k;
+            continue;
+        }
+        if (wout_put(w, run, (size_t)(q - run)) < 0 || escape_write(w, *q) < 0)
+            return -1;
+        run = ++q;
+    }
+    if (wout_put(w, run, (size_t)(end - run)) < 0)
+        return -1;
+    return wout_byte(w, '"');
+}
+
+static int scalar_write(struct wout *w, const struct json *v)
+{
+    switch (v->type) {
+    case JSON_NULL:
+        return wout_put(w, "null", 4);
+    case JSON_FALSE:
+        return wout_put(w, "false", 5);
+    case JSON_TRUE:
+        return wout_put(w, "true", 4);
+    case JSON_NUMBER:
+        return v->len > 0 && v->u.s != NULL ? wout_put(w, v->u.s, v->len) : -1;
+    case JSON_STRING:
+        return v->len == 0 || v->u.s != NULL ? string_write(w, v->u.s, v->len) : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Write the separator, key and colon before the next child of the innermost
+ * open container, closing finished containers on the way. 1 with the child
+ * in *v, 0 when the walk is over, -1 on failure. */
+static int write_next(struct wout *out, struct twalk *w, const struct json **v)
+{
+    while (w->n > 0) {
+        struct wframe *f = &w->f[w->n - 1];
+        size_t i = f->i++;
+        if (i == f->a->len) {
+            w->n--;
+            if (wout_byte(out, f->a->type == JSON_OBJECT ? '}' : ']') < 0)
+                return -1;
+            continue;
+        }
+        if (i > 0 && wout_byte(out, ',') < 0)
+            return -1;
+        if (f->a->type == JSON_ARRAY) {
+            *v = f->a->u.items[i];
+            return 1;
+        }
+        const struct json_member *m = &f->a->u.members[i];
+        if ((m->key == NULL && m->klen != 0) || string_write(out, m->key, m->klen) < 0 ||
+            wout_byte(out, ':') < 0)
+            return -1;
+        *v = m->value;
+        return 1;
+    }
+    return 0;
+}
+
+/* A NULL node or member array can only come from an engine edit gone wrong;
+ * it fails the write rather than producing something else. */
+static int tree_write(struct wout *out, const struct json *v, struct twalk *w)
+{
+    int more;
+
+    do {
+        if (v == NULL)
+            return -1;
+        if (!is_container(v)) {
+            if (scalar_write(out, v) < 0)
+                return -1;
+        } else if (wout_byte(out, v->type == JSON_OBJECT ? '{' : '[') < 0 ||
+                   (v->len > 0 && v->u.items == NULL) || walk_push(w, v, NULL) < 0) {
+            return -1;
+        }
+    } while ((more = write_next(out, w, &v)) > 0);
+    return more;
+}
+
+/* Commit what was written; on failure zero it and drop it, so a caller
+ * never forwards half a document. */
+static int write_done(struct wout *w, size_t start, int r)
+{
+    struct buf *b = w->b;
+
+    wout_commit(w);
+    if (r < 0 && b->data != NULL) {
+        memset(b->data + start, 0, b->len - start);
+        b->len = start;
+    }
+    return r;
+}
+
+int json_write(struct buf *out, const struct json *v)
+{
+    struct wout o = {out, NULL, NULL, 0};
+    struct twalk w;
+    size_t start = out->len;
+    int r;
+
+    walk_init(&w);
+    r = tree_write(&o, v, &w);
+    walk_free(&w);
+    return write_done(&o, start, r);
+}
+
+int json_write_string(struct buf *out, const char *s, size_t n)
+{
+    struct wout o = {out, NULL, NULL, 0};
+    size_t start = out->len;
+
+    if (s == NULL && n != 0)
+        return -1;
+    return write_done(&o, start, string_write(&o, s, n));
+}

@@ -1,0 +1,688 @@
+/*
+ * pii: compiling detector sets and scanning strings with them.
+ *
+ * Evaluation order for one string (docs/pii.md):
+ *   1. a string shorter than every detector's shortest match is skipped;
+ *   2. the prefilter: one pass notes the digit count and which byte
+ *      classes occur, and each built-in whose features are absent is
+ *      skipped without calling PCRE2 (the rarer features are computed
+ *      only when a built-in asks for them);
+ *   3. every remaining detector, in index order, finds its candidates with
+ *      PCRE2 and judges each one (the built-in's C check; for custom
+ *      detectors the validator, then the context words);
+ *   4. the matches are sorted and overlaps resolved: earliest start, then
+ *      longest, then lowest detector index.
+ * Any PCRE2 error, including the match and depth limits, ends the scan with
+ * PII_LIMIT: the caller fails the payload closed.
+ */
+#include "rules/pii.h"
+
+#include "common/mem.h"
+#include "rules/pii_impl.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#define PII_MATCH_LIMIT   100000
+#define PII_DEPTH_LIMIT   1000
+#define PII_WINDOW        64
+#define PII_JIT_STACK     (32 * 1024)
+#define PII_JIT_STACK_MAX (1024 * 1024)
+
+/* Options for every pattern: UTF, and matching that treats invalid UTF-8 in
+ * the subject as a barrier instead of an error, because pii_scan is also
+ * handed raw bytes. */
+#define PII_COMPILE_OPTS (PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C)
+
+struct pii_det {
+    char *name;
+    pcre2_code *code;
+    int jit; /* JIT-compiled: pcre2_jit_match, skipping pcre2_match's checks */
+    const struct pii_builtin *builtin; /* NULL for a custom detector */
+    enum pii_validator validator;
+    char **context;
+    size_t ncontext;
+    size_t window;
+    size_t min_len;
+    unsigned cls; /* C_* classes of which a string must hold one; 0: none */
+};
+
+/*
+ * The prefilter. One pass over every string counts digits and notes which
+ * byte classes occur; it is branch-free and costs about a cycle a byte.
+ * The rarer features (three dots, a 20-byte token run, "LLDD") are computed
+ * only when a detector that needs them is otherwise still in the running,
+ * so a string of plain words costs that one pass and nothing else.
+ */
+#define DIGIT_ONE  ((uint64_t)1 << 32)
+#define CHUNK      ((size_t)1 << 22)
+#define QUICK_LONG 16 /* gates for this many bytes or more are checked apart */
+
+enum {
+    C_DIG = 1,
+    C_TOK = 2, /* letters, digits, '_' and '-': token runs (API keys, JWTs) */
+    C_DOT = 4,
+    C_COLON = 8,
+    C_AT = 16,
+    C_PCT = 32,  /* of "%40" */
+    C_J = 64,    /* of "eyJ" */
+    C_KEY = 128, /* '_', '-', 'A': every API key shape has one */
+};
+
+/* A digit also carries 1 << 32, so one sum counts the digits while one OR
+ * collects the classes (see features_init). */
+#define D_ (DIGIT_ONE | C_DIG | C_TOK)
+#define T_ C_TOK
+#define K_ (C_TOK | C_KEY)
+/* clang-format off */
+static const uint64_t byte_class[256] = {
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20 */ 0, 0, 0, 0, 0, C_PCT, 0, 0, 0, 0, 0, 0, 0, K_, C_DOT, 0,
+    /* 0x30 */ D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, C_COLON, 0, 0, 0, 0, 0,
+    /* 0x40 */ C_AT, K_, T_, T_, T_, T_, T_, T_, T_, T_, T_ | C_J, T_, T_, T_, T_, T_,
+    /* 0x50 */ T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, 0, 0, 0, 0, K_,
+    /* 0x60 */ 0, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_,
+    /* 0x70 */ T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, 0, 0, 0, 0, 0,
+};
+/* clang-format on */
+#undef D_
+#undef T_
+#undef K_
+
+struct features {
+    const char *s;
+    size_t n;
+    size_t digits;
+    unsigned any;   /* C_* classes present */
+    unsigned known; /* PII_F_* bits computed so far */
+    unsigned flags; /* ... and their values */
+};
+
+/* The one pass every string gets. The low 32 bits of the sum would carry
+ * into the digit count after 2^24 bytes of class values, so long strings
+ * are summed in chunks; four bytes a step keep the loop short. */
+static void features_init(struct features *f, const char *s, size_t n, int pass)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint64_t any = 0;
+    size_t digits = 0;
+
+    for (size_t i = 0; pass && i < n;) {
+        size_t end = n - i > CHUNK ? i + CHUNK : n;
+        uint64_t sum = 0;
+
+        for (; i + 4 <= end; i += 4) {
+            uint64_t c0 = byte_class[p[i]], c1 = byte_class[p[i + 1]];
+            uint64_t c2 = byte_class[p[i + 2]], c3 = byte_class[p[i + 3]];
+
+            any |= c0 | c1 | c2 | c3;
+            sum += c0 + c1 + c2 + c3;
+        }
+        for (; i < end; i++) {
+            any |= byte_class[p[i]];
+            sum += byte_class[p[i]];
+        }
+        digits += (size_t)(sum >> 32);
+    }
+    *f = (struct features){s, n, digits, (unsigned)(any & 0xFF), 0, 0};
+}
+
+/* 1 when the three bytes t occur in s[0..n). */
+static int has3(const char *s, size_t n, const char *t)
+{
+    for (const char *p = s; n >= 3 && (p = memchr(p, t[0], n - 2 - (size_t)(p - s))) != NULL; p++)
+        if (p[1] == t[1] && p[2] == t[2])
+            return 1;
+    return 0;
+}
+
+/* 1 when byte c occurs at least k times. */
+static int has_k(const char *s, size_t n, int c, size_t k)
+{
+    for (const char *p = s; k > 0; p++, k--)
+        if ((p = memchr(p, c, n - (size_t)(p - s))) == NULL)
+            return 0;
+    return 1;
+}
+
+/* 1 when a run of 20 token bytes occurs. */
+static int has_token_run(const char *s, size_t n)
+{
+    size_t run = 0;
+
+    for (size_t i = 0; i < n && run < 20; i++)
+        run = (run + 1) & ((size_t)0 - (byte_class[(unsigned char)s[i]] / C_TOK & 1));
+    return run >= 20;
+}
+
+/* 1 when two ASCII letters are followed by two digits (an IBAN's start). */
+static int has_lldd(const char *s, size_t n)
+{
+    unsigned hist = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned)(byte_class[(unsigned char)s[i]] & 0xFF);
+        unsigned k = (c & C_DIG) ? 2 : (c & C_TOK) && s[i] != '_' && s[i] != '-';
+
+        hist = ((hist << 2) | k) & 0xFF;
+        if (hist == 0x5A)
+            return 1;
+    }
+    return 0;
+}
+
+static int feature_compute(const struct features *f, unsigned bit)
+{
+    switch (bit) {
+    case PII_F_AT:
+        return (f->any & C_AT) || ((f->any & C_PCT) && has3(f->s, f->n, "%40"));
+    case PII_F_DOTS:
+        return (f->any & C_DOT) && has_k(f->s, f->n, '.', 3);
+    case PII_F_COLONS:
+        return (f->any & C_COLON) && has_k(f->s, f->n, ':', 2);
+    case PII_F_EYJ:
+        return (f->any & C_J) && has3(f->s, f->n, "eyJ");
+    case PII_F_TOKEN:
+        return has_token_run(f->s, f->n);
+    case PII_F_LLDD:
+        return has_lldd(f->s, f->n);
+    }
+    return 1;
+}
+
+/* 1 when built-in b could match the string: its cheap needs first (length,
+ * digits, byte classes), then the features computed on demand. */
+static int builtin_wanted(const struct pii_builtin *b, unsigned cls, struct features *f)
+{
+    unsigned todo;
+
+    if (f->n < b->min_len || f->digits < b->min_digits || (cls != 0 && (f->any & cls) == 0))
+        return 0;
+    for (todo = b->need & ~f->known; todo != 0; todo &= todo - 1) {
+        unsigned bit = todo & -todo;
+
+        f->known |= bit;
+        f->flags |= feature_compute(f, bit) ? bit : 0u;
+    }
+    return (f->flags & b->need) == b->need;
+}
+
+struct pii_set {
+    struct pii_det *det;
+    size_t n, cap;
+    pcre2_general_context *gctx;
+    pcre2_compile_context *cctx;
+    size_t min_len; /* no detector matches a shorter string */
+    int has_builtin;
+    /* What every detector needs, summed up: a string shorter than
+     * quick_len, with fewer digits than quick_digits and none of the
+     * classes in quick_cls (or, from quick_long bytes on, quick_cls_long)
+     * can match none. Most replay strings look like that and stop there. */
+    size_t quick_len, quick_digits, quick_long;
+    unsigned quick_cls, quick_cls_long;
+};
+
+struct pii_scanner {
+    const struct pii_set *set;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit;
+    pcre2_match_data **md; /* one per detector */
+    size_t nmd;
+};
+
+/* The matches found so far, in the caller's arena. */
+struct hits {
+    struct arena *a;
+    struct pii_match *m;
+    size_t n, cap;
+};
+
+/* PCRE2 allocates through these, so its memory is counted by mem_live()
+ * and fails under mem_fail_after() like everything else. */
+static void *pcre_alloc(PCRE2_SIZE n, void *ud)
+{
+    (void)ud;
+    return xmalloc(n);
+}
+
+static void pcre_free(void *p, void *ud)
+{
+    (void)ud;
+    xfree(p);
+}
+
+struct pii_set *pii_set_new(void)
+{
+    struct pii_set *set = xcalloc(1, sizeof(*set));
+
+    if (set == NULL)
+        return NULL;
+    set->min_len = SIZE_MAX;
+    set->quick_len = SIZE_MAX;
+    set->quick_digits = SIZE_MAX;
+    set->quick_long = SIZE_MAX;
+    set->gctx = pcre2_general_context_create(pcre_alloc, pcre_free, NULL);
+    if (set->gctx != NULL)
+        set->cctx = pcre2_compile_context_create(set->gctx);
+    if (set->cctx == NULL) {
+        pii_set_free(set);
+        return NULL;
+    }
+    return set;
+}
+
+static void det_free(struct pii_det *d)
+{
+    pcre2_code_free(d->code);
+    xfree(d->name);
+    for (size_t i = 0; i < d->ncontext; i++)
+        xfree(d->context[i]);
+    xfree(d->context);
+}
+
+void pii_set_free(struct pii_set *set)
+{
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->n; i++)
+        det_free(&set->det[i]);
+    xfree(set->det);
+    pcre2_compile_context_free(set->cctx);
+    pcre2_general_context_free(set->gctx);
+    xfree(set);
+}
+
+size_t pii_set_count(const struct pii_set *set)
+{
+    return set->n;
+}
+
+const char *pii_set_name(const struct pii_set *set, int detector)
+{
+    if (detector < 0 || (size_t)detector >= set->n)
+        return NULL;
+    return set->det[detector].name;
+}
+
+/* Compile and JIT one pattern. Without JIT (no support on this CPU, or no
+ * memory for it) the interpreter runs the same pattern under the same
+ * limits, only slower. */
+static pcre2_code *compile_pattern(struct pii_set *set, const char *name, const char *pattern,
+                                   uint32_t opts, size_t *bad_offset, struct err *err)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                     opts | PII_COMPILE_OPTS, &ec, &eo, set->cctx);
+
+    if (code == NULL) {
+        PCRE2_UCHAR msg[256];
+
+        /* a message too long for msg comes back truncated, which is fine */
+        if (pcre2_get_error_message(ec, msg, sizeof(msg)) == PCRE2_ERROR_BADDATA)
+            memcpy(msg, "unknown error", sizeof("unknown error"));
+        if (bad_offset != NULL)
+            *bad_offset = eo;
+        err_set(err, "pii detector \"%s\": bad pattern at offset %zu: %s", name, (size_t)eo,
+                (const char *)msg);
+        return NULL;
+    }
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    return code;
+}
+
+/* The byte classes of which a string needs one for built-in b to match. */
+static unsigned need_classes(const struct pii_builtin *b)
+{
+    static const struct {
+        unsigned feature, cls;
+    } map[] = {
+        {PII_F_AT, C_AT | C_PCT}, {PII_F_DOTS, C_DOT},  {PII_F_COLONS, C_COLON},
+        {PII_F_EYJ, C_J},         {PII_F_TOKEN, C_KEY},
+    };
+    unsigned cls = 0;
+
+    for (size_t i = 0; b != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+        if (b->need & map[i].feature)
+            cls |= map[i].cls;
+    return cls;
+}
+
+static void quick_add(struct pii_set *set, const struct pii_det *d)
+{
+    size_t digits = d->builtin ? d->builtin->min_digits : 0;
+
+    if (digits > 0) {
+        set->quick_digits = digits < set->quick_digits ? digits : set->quick_digits;
+    } else if (d->cls != 0) {
+        set->quick_cls_long |= d->cls;
+        if (d->min_len < QUICK_LONG)
+            set->quick_cls |= d->cls;
+        else if (d->min_len < set->quick_long)
+            set->quick_long = d->min_len;
+    } else if (d->min_len < set->quick_len) {
+        set->quick_len = d->min_len;
+    }
+}
+
+static int jit_compiled(const pcre2_code *code)
+{
+    size_t size = 0;
+
+    return pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &size) == 0 && size > 0;
+}
+
+/* Append d to the set (taking its allocations); its index, or -1. */
+static int set_push(struct pii_set *set, struct pii_det *d, struct err *err)
+{
+    if (set->n > INT32_MAX - 1) {
+        det_free(d);
+        return err_set(err, "pii: too many detectors");
+    }
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 8;
+        struct pii_det *p = xrealloc(set->det, cap * sizeof(*p));
+
+        if (p == NULL) {
+            det_free(d);
+            return err_set(err, "pii: out of memory");
+        }
+        set->det = p;
+        set->cap = cap;
+    }
+    d->cls = need_classes(d->builtin);
+    set->det[set->n] = *d;
+    quick_add(set, d);
+    if (d->min_len < set->min_len)
+        set->min_len = d->min_len;
+    set->has_builtin |= d->builtin != NULL;
+    return (int)set->n++;
+}
+
+int pii_set_add_builtin(struct pii_set *set, const char *name, struct err *err)
+{
+    const struct pii_builtin *b = pii_builtin_find(name);
+    struct pii_det d = {0};
+
+    if (b == NULL)
+        return err_set(err, "unknown pii detector \"%s\"", name ? name : "(null)");
+    d.builtin = b;
+    d.min_len = b->min_len;
+    d.name = xstrdup(b->name);
+    if (d.name == NULL)
+        return err_set(err, "pii: out of memory");
+    d.code = compile_pattern(set, b->name, b->pattern, PCRE2_EXTENDED, NULL, err);
+    if (d.code == NULL) {
+        det_free(&d);
+        return -1;
+    }
+    d.jit = jit_compiled(d.code);
+    return set_push(set, &d, err);
+}
+
+static int copy_context(struct pii_det *d, const struct pii_custom *c, struct err *err)
+{
+    if (c->ncontext == 0)
+        return 0;
+    if (c->context == NULL)
+        return err_set(err, "pii detector \"%s\": context words missing", c->name);
+    d->context = xcalloc(c->ncontext, sizeof(*d->context));
+    if (d->context == NULL)
+        return err_set(err, "pii: out of memory");
+    for (; d->ncontext < c->ncontext; d->ncontext++) {
+        const char *w = c->context[d->ncontext];
+
+        if (w == NULL || *w == '\0')
+            return err_set(err, "pii detector \"%s\": empty context word", c->name);
+        d->context[d->ncontext] = xstrdup(w);
+        if (d->context[d->ncontext] == NULL)
+            return err_set(err, "pii: out of memory");
+    }
+    return 0;
+}
+
+int pii_set_add_custom(struct pii_set *set, const struct pii_custom *c, size_t *bad_offset,
+                       struct err *err)
+{
+    struct pii_det d = {0};
+    uint32_t minlen = 0;
+
+    if (c == NULL || c->name == NULL || *c->name == '\0' || c->pattern == NULL)
+        return err_set(err, "pii: custom detector needs a name and a pattern");
+    if (c->validator != PII_VALIDATE_NONE && c->validator != PII_VALIDATE_LUHN &&
+        c->validator != PII_VALIDATE_MOD97)
+        return err_set(err, "pii detector \"%s\": unknown validator", c->name);
+    d.validator = c->validator;
+    d.window = c->context_window ? c->context_window : PII_WINDOW;
+    d.name = xstrdup(c->name);
+    if (d.name == NULL)
+        return err_set(err, "pii: out of memory");
+    if (copy_context(&d, c, err) < 0) {
+        det_free(&d);
+        return -1;
+    }
+    d.code = compile_pattern(set, c->name, c->pattern, 0, bad_offset, err);
+    if (d.code == NULL) {
+        det_free(&d);
+        return -1;
+    }
+    d.jit = jit_compiled(d.code);
+    /* in characters, so a safe lower bound on bytes */
+    if (pcre2_pattern_info(d.code, PCRE2_INFO_MINLENGTH, &minlen) == 0)
+        d.min_len = minlen;
+    return set_push(set, &d, err);
+}
+
+void pii_scanner_free(struct pii_scanner *sc)
+{
+    if (sc == NULL)
+        return;
+    for (size_t i = 0; i < sc->nmd; i++)
+        pcre2_match_data_free(sc->md[i]);
+    xfree(sc->md);
+    pcre2_jit_stack_free(sc->jit);
+    pcre2_match_context_free(sc->mctx);
+    xfree(sc);
+}
+
+struct pii_scanner *pii_scanner_new(const struct pii_set *set, const struct pii_limits *lim)
+{
+    struct pii_scanner *sc = xcalloc(1, sizeof(*sc));
+
+    if (sc == NULL)
+        return NULL;
+    sc->set = set;
+    sc->mctx = pcre2_match_context_create(set->gctx);
+    sc->jit = pcre2_jit_stack_create(PII_JIT_STACK, PII_JIT_STACK_MAX, set->gctx);
+    sc->md = xcalloc(set->n, sizeof(*sc->md));
+    if (sc->mctx == NULL || sc->jit == NULL || sc->md == NULL) {
+        pii_scanner_free(sc);
+        return NULL;
+    }
+    pcre2_set_match_limit(sc->mctx, lim && lim->match_limit ? lim->match_limit : PII_MATCH_LIMIT);
+    pcre2_set_depth_limit(sc->mctx, lim && lim->depth_limit ? lim->depth_limit : PII_DEPTH_LIMIT);
+    pcre2_jit_stack_assign(sc->mctx, NULL, sc->jit);
+    for (; sc->nmd < set->n; sc->nmd++) {
+        sc->md[sc->nmd] = pcre2_match_data_create_from_pattern(set->det[sc->nmd].code, set->gctx);
+        if (sc->md[sc->nmd] == NULL) {
+            pii_scanner_free(sc);
+            return NULL;
+        }
+    }
+    return sc;
+}
+
+/* The next UTF-8 character boundary after p (or p + 1 in invalid input). */
+static size_t next_char(const char *s, size_t n, size_t p)
+{
+    p++;
+    while (p < n && ((unsigned char)s[p] & 0xC0) == 0x80)
+        p++;
+    return p;
+}
+
+static int hits_push(struct hits *h, size_t start, size_t end, int detector)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 8;
+        struct pii_match *m;
+
+        if (cap > SIZE_MAX / sizeof(*m))
+            return -1;
+        m = h->cap ? arena_realloc(h->a, h->m, h->cap * sizeof(*m), cap * sizeof(*m))
+                   : arena_alloc(h->a, cap * sizeof(*m));
+        if (m == NULL)
+            return -1;
+        h->m = m;
+        h->cap = cap;
+    }
+    h->m[h->n++] = (struct pii_match){start, end, detector};
+    return 0;
+}
+
+/* A custom detector's validator and context words. A rejected match is
+ * skipped whole, as a find-all-then-filter would, which keeps a scan linear
+ * whatever the pattern. */
+static enum pii_verdict custom_judge(const struct pii_det *d, const char *s, size_t n, size_t start,
+                                     size_t end)
+{
+    if (d->validator == PII_VALIDATE_LUHN && !pii_luhn_valid(s + start, end - start))
+        return PII_REJECT_SKIP;
+    if (d->validator == PII_VALIDATE_MOD97 && !pii_mod97_valid(s + start, end - start))
+        return PII_REJECT_SKIP;
+    if (d->ncontext > 0 && !pii_context_near(s, n, start, end, (const char *const *)d->context,
+                                             d->ncontext, d->window))
+        return PII_REJECT_SKIP;
+    return PII_ACCEPT;
+}
+
+static enum pii_status scan_detector(struct pii_scanner *sc, int idx, const char *s, size_t n,
+                                     struct hits *h)
+{
+    const struct pii_det *d = &sc->set->det[idx];
+    pcre2_match_data *md = sc->md[idx];
+    size_t off = 0;
+
+    while (off <= n) {
+        int rc = d->jit ? pcre2_jit_match(d->code, (PCRE2_SPTR)s, n, off, 0, md, sc->mctx)
+                        : pcre2_match(d->code, (PCRE2_SPTR)s, n, off, 0, md, sc->mctx);
+        PCRE2_SIZE *ov;
+        size_t ms, me;
+        enum pii_verdict v;
+
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return PII_OK;
+        if (rc < 0)
+            return PII_LIMIT;
+        ov = pcre2_get_ovector_pointer(md);
+        ms = ov[0];
+        me = ov[1];
+        if (me <= ms) { /* empty match, or \K past the end */
+            off = next_char(s, n, ms);
+            continue;
+        }
+        if (d->builtin != NULL)
+            v = d->builtin->check ? d->builtin->check(s, n, &ms, &me) : PII_ACCEPT;
+        else
+            v = custom_judge(d, s, n, ms, me);
+        if (v == PII_ACCEPT && hits_push(h, ms, me, idx) < 0)
+            return PII_NOMEM;
+        off = v == PII_ACCEPT ? me : v == PII_REJECT_SKIP ? ov[1] : next_char(s, n, ov[0]);
+    }
+    return PII_OK;
+}
+
+/* Resolution order: earlier start, then longer, then lower detector index. */
+static int match_before(const struct pii_match *a, const struct pii_match *b)
+{
+    if (a->start != b->start)
+        return a->start < b->start;
+    if (a->end != b->end)
+        return a->end > b->end;
+    return a->detector < b->detector;
+}
+
+static void sift_down(struct pii_match *m, size_t root, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        struct pii_match t;
+
+        if (c >= n)
+            return;
+        if (c + 1 < n && match_before(&m[c], &m[c + 1]))
+            c++;
+        if (!match_before(&m[root], &m[c]))
+            return;
+        t = m[root];
+        m[root] = m[c];
+        m[c] = t;
+        root = c;
+    }
+}
+
+/* Heapsort: in place, no allocation, n log n whatever the input. */
+static void matches_sort(struct pii_match *m, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(m, i, n);
+    for (size_t end = n; end-- > 1;) {
+        struct pii_match t = m[0];
+
+        m[0] = m[end];
+        m[end] = t;
+        sift_down(m, 0, end);
+    }
+}
+
+/* Sorted, a match that overlaps the one kept before it lost to it. */
+static size_t matches_resolve(struct pii_match *m, size_t n)
+{
+    size_t k = 0;
+
+    matches_sort(m, n);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || m[i].start >= m[k - 1].end)
+            m[k++] = m[i];
+    return k;
+}
+
+enum pii_status pii_scan(struct pii_scanner *sc, struct arena *a, const char *s, size_t n,
+                         struct pii_match **out, size_t *count)
+{
+    const struct pii_set *set = sc->set;
+    struct hits h = {a, NULL, 0, 0};
+    struct features f;
+
+    *out = NULL;
+    *count = 0;
+    /* a scanner made before the set grew has no match data for the new
+     * detectors: scanning without them would let their values through */
+    if (sc->nmd != set->n)
+        return PII_LIMIT;
+    if (set->n == 0 || n < set->min_len)
+        return PII_OK;
+    if (s == NULL)
+        s = "";
+    features_init(&f, s, n, set->has_builtin);
+    if (n < set->quick_len && f.digits < set->quick_digits &&
+        (f.any & (n >= set->quick_long ? set->quick_cls_long : set->quick_cls)) == 0)
+        return PII_OK;
+    for (size_t i = 0; i < set->n; i++) {
+        const struct pii_det *d = &set->det[i];
+        enum pii_status st;
+
+        if (n < d->min_len || (d->builtin != NULL && !builtin_wanted(d->builtin, d->cls, &f)))
+            continue;
+        st = scan_detector(sc, (int)i, s, n, &h);
+        if (st != PII_OK)
+            return st;
+    }
+    *count = matches_resolve(h.m, h.n);
+    *out = *count ? h.m : NULL;
+    return PII_OK;
+}
