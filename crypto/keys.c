@@ -93,3 +93,58 @@ int keys_load_public(const char *path, struct keys_public *out, struct err *err)
         return err_set(err, "%s: key id does not match the key", path);
     return 0;
 }
+
+/* The file is parsed where it was read, in guarded memory, and decoded
+ * straight into the guarded key: no copy of the secret touches the stack. */
+static int secret_parse(const char *path, const uint8_t *raw, size_t len, struct keys_secret *k,
+                        struct err *err)
+{
+    const char *s = (const char *)raw, *b64 = s + sizeof(KEY_TAG) + KEYS_ID_HEX;
+    char id[KEYS_ID_HEX + 1];
+    size_t blen;
+
+    if (len < sizeof(KEY_TAG) + KEYS_ID_HEX || memcmp(s, KEY_TAG, sizeof(KEY_TAG) - 1) != 0 ||
+        s[sizeof(KEY_TAG) - 1 + KEYS_ID_HEX] != ' ')
+        return err_set(err, "%s: not a scrim secret key file", path);
+    if (sodium_base642bin(k->sk, sizeof(k->sk), b64, len - (size_t)(b64 - s), "\n", &blen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        blen != sizeof(k->sk))
+        return err_set(err, "%s: bad secret key encoding", path);
+    crypto_scalarmult_base(k->pk, k->sk);
+    keys_id(k->pk, id);
+    if (memcmp(id, s + sizeof(KEY_TAG) - 1, KEYS_ID_HEX) != 0)
+        return err_set(err, "%s: key id does not match the key", path);
+    memcpy(k->id, id, sizeof(id));
+    return 0;
+}
+
+int keys_load_secret(const char *path, struct keys_secret **out, struct err *err)
+{
+    uint8_t *raw;
+    size_t len;
+    struct keys_secret *k;
+
+    *out = NULL;
+    if (keyfile_read_secret(path, 256, &raw, &len, err))
+        return -1;
+    k = sodium_malloc(sizeof(*k));
+    if (k == NULL) {
+        keyfile_secret_free(raw, len);
+        return err_set(err, "%s: cannot allocate guarded memory", path);
+    }
+    sodium_mlock(k, sizeof(*k));
+    if (secret_parse(path, raw, len, k, err) != 0) {
+        keyfile_secret_free(raw, len);
+        keys_secret_free(k);
+        return -1;
+    }
+    keyfile_secret_free(raw, len);
+    *out = k;
+    return 0;
+}
+
+void keys_secret_free(struct keys_secret *k)
+{
+    if (k != NULL)
+        sodium_free(k); /* sodium_free wipes before it frees */
+}
