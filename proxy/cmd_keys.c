@@ -4,10 +4,12 @@
  *              tenant's data owner only)
  *   pseudonym  a tenant's pseudonym key (T.pseudonym, for the proxy)
  *   api        a fresh API key, and the sha256 line for the config
+ *   audit      the deployment's Ed25519 pair that signs audit checkpoints
  */
 #include "cmd.h"
 
 #include "crypto/keys.h"
+#include "crypto/note.h"
 #include "crypto/pseudo.h"
 
 #include <getopt.h>
@@ -19,12 +21,16 @@ static const char keys_usage[] =
     "usage: scrim keys new --tenant T --dir D\n"
     "       scrim keys pseudonym --tenant T --dir D\n"
     "       scrim keys api --tenant T\n"
+    "       scrim keys audit --dir D [--name NAME]\n"
     "\n"
     "new        writes D/T.pub (goes into the config) and D/T.key (mode 0600,\n"
     "           for the tenant's data owner; the proxy never needs it)\n"
     "pseudonym  writes D/T.pseudonym (mode 0600), the key of the tenant's\n"
     "           pseudonyms; the proxy's config names it\n"
     "api        prints a fresh API key and the sha256 line for the config\n"
+    "audit      writes D/audit.key (mode 0600, for the proxy: it signs the audit\n"
+    "           log's checkpoints) and D/audit.pub (for auditors); NAME is the\n"
+    "           key name in signatures, default scrim-audit\n"
     "Existing files are never overwritten.\n";
 
 /* Tenant ids name files: keep them to a safe alphabet. */
@@ -83,13 +89,34 @@ fail:
     return EXIT_USAGE;
 }
 
+static int keys_audit(const char *dir, const char *name)
+{
+    struct note_verifier v;
+    struct buf vkey;
+    struct err err;
+
+    err_clear(&err);
+    if (note_keys_generate(dir, name ? name : NOTE_DEFAULT_NAME, &v, &err) != 0) {
+        cmd_report("keys", &err);
+        return EXIT_USAGE;
+    }
+    buf_init(&vkey, 1024);
+    if (note_verifier_format(&v, &vkey) == 0)
+        printf("wrote %s/audit.key (mode 0600, for the proxy) and %s/audit.pub (for auditors)\n"
+               "verifier key: %s\n",
+               dir, dir, vkey.data);
+    buf_free(&vkey);
+    return EXIT_OK;
+}
+
 int cmd_keys(int argc, char **argv)
 {
     static const struct option longopts[] = {{"tenant", required_argument, NULL, 't'},
                                              {"dir", required_argument, NULL, 'd'},
+                                             {"name", required_argument, NULL, 'n'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *what = argc > 1 ? argv[1] : NULL, *tenant = NULL, *dir = NULL;
+    const char *what = argc > 1 ? argv[1] : NULL, *tenant = NULL, *dir = NULL, *name = NULL;
     int ch;
 
     if (what == NULL || strcmp(what, "--help") == 0 || strcmp(what, "-h") == 0) {
@@ -97,16 +124,20 @@ int cmd_keys(int argc, char **argv)
         return what ? EXIT_OK : EXIT_USAGE;
     }
     optind = 1;
-    while ((ch = getopt_long(argc - 1, argv + 1, "t:d:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc - 1, argv + 1, "t:d:n:h", longopts, NULL)) != -1) {
         if (ch == 't')
             tenant = optarg;
         else if (ch == 'd')
             dir = optarg;
+        else if (ch == 'n')
+            name = optarg;
         else {
             fputs(keys_usage, ch == 'h' ? stdout : stderr);
             return ch == 'h' ? EXIT_OK : EXIT_USAGE;
         }
     }
+    if (strcmp(what, "audit") == 0 && dir != NULL && optind == argc - 1)
+        return keys_audit(dir, name);
     if (!tenant_ok(tenant) || optind != argc - 1) {
         fputs("scrim: keys: --tenant must be 1-64 of [A-Za-z0-9._-]\n", stderr);
         return EXIT_USAGE;
