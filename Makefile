@@ -98,17 +98,29 @@ lint:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-# libFuzzer targets (clang). FUZZ_SECONDS per target on the committed corpus.
+# libFuzzer targets (clang). The library is built once with fuzzer
+# instrumentation; each target links it. FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 30
-FUZZ_FLAGS := $(CSTD) -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-              -fno-sanitize-recover=all
-FUZZ_LIB_SRC := $(LIB_SRC)
+FUZZ_CFLAGS := $(CSTD) -g -O1 -I. $(PKG_CFLAGS) -fsanitize=address,undefined \
+               -fno-sanitize-recover=all
+FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzzobj/%.o)
 
-fuzz-build: deps $(FUZZ_BIN)
-
-$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
+$(B)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -lpthread
+	@$(if $(V),,echo "  CC fuzz $<")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(B)/libscrim-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/libscrim-fuzz.a
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libscrim-fuzz.a $(PKG_LIBS) -lpthread
 
 fuzz: fuzz-build
 	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)

@@ -5,8 +5,10 @@
 set -eu
 scrim=$1
 here=$(cd "$(dirname "$0")" && pwd)
-out="$here/../var/run"
-mkdir -p "$here/keys" "$out"
+var="$(cd "$here/.." && pwd)/var"
+out="$var/run"
+mkdir -p "$here/keys" "$out" "$var/audit"
+[ -f "$var/audit/audit.key" ] || "$scrim" keys audit --dir "$var/audit"
 for t in acme-loans globex-claims; do
     [ -f "$here/keys/$t.pub" ] || "$scrim" keys new --tenant "$t" --dir "$here/keys"
     [ -f "$here/keys/$t.pseudonym" ] || "$scrim" keys pseudonym --tenant "$t" --dir "$here/keys"
@@ -21,6 +23,8 @@ echo
 echo "masked payloads:  $out/form-loan.masked.json, $out/profile.masked.json"
 echo "context records:  $out/context.jsonl"
 echo "audit summaries:  $out/audit.jsonl"
+echo "sealed store:     $var/store (read it: $scrim decrypt --key $here/keys/acme-loans.key $var/store/acme-loans)"
+echo "audit log:        $var/audit/acme-loans (check it: $scrim audit verify --pub $var/audit/audit.pub $var/audit/acme-loans)"
 echo
 echo "try it yourself:"
 echo "  echo '{\"email\":\"jane.doe@example.com\",\"card\":\"4111 1111 1111 1111\"}' | \\"

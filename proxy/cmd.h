@@ -17,6 +17,8 @@ enum { EXIT_OK = 0, EXIT_REJECT = 1, EXIT_USAGE = 2 };
 int cmd_redact(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
 
 /* Read a whole file ("-" or NULL: stdin) into b, failing past b's max. */
 int cmd_read_file(const char *path, struct buf *b, struct err *err);

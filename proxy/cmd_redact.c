@@ -10,6 +10,7 @@
 #include "common/arena.h"
 #include "common/mem.h"
 #include "crypto/pseudo.h"
+#include "proxy/persist.h"
 #include "rules/engine.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char redact_usage[] =
@@ -143,6 +145,7 @@ static int write_stdout(const struct buf *b)
 
 struct redact_run {
     struct config *conf;
+    struct persist *persist;
     const struct conf_tenant *tenant;
     struct pseudo_key *pkey;
     struct pii_scanner *scanner;
@@ -150,8 +153,20 @@ struct redact_run {
     struct buf in, out, context, audit;
 };
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void run_free(struct redact_run *r)
 {
+    struct err err;
+
+    if (persist_close(r->persist, wall_ms(), &err) != 0)
+        cmd_report("redact", &err);
     pii_scanner_free(r->scanner);
     pseudo_key_free(r->pkey);
     arena_free(r->arena);
@@ -179,6 +194,9 @@ static int run_setup(struct redact_run *r, const struct redact_opts *o, struct e
     if (r->tenant->pseudonym_key != NULL &&
         (r->pkey = pseudo_key_load(r->tenant->pseudonym_key, err)) == NULL)
         return -1;
+    r->persist = persist_open(r->conf, wall_ms(), err);
+    if (r->persist == NULL)
+        return -1;
     lim = &r->conf->limits;
     pl = (struct pii_limits){lim->regex_match_limit, lim->regex_depth_limit};
     r->scanner = pii_scanner_new(r->tenant->policy->pii, &pl);
@@ -200,6 +218,8 @@ static int run_engine(struct redact_run *r, const struct redact_opts *o, enum fo
         .now_ms = o->now_ms,
     };
     struct redact_report rep;
+    struct persist_event ev;
+    struct err perr;
     enum redact_status st;
 
     /* The tree, decoded strings and scratch: a generous multiple of the
@@ -208,10 +228,21 @@ static int run_engine(struct redact_run *r, const struct redact_opts *o, enum fo
     buf_init(&r->out, 4 * r->in.len + (1 << 16));
     buf_init(&r->context, 4 * r->in.len + (1 << 16));
     buf_init(&r->audit, 1 << 20);
+
     st = engine_redact(&env, r->arena, fmt, r->in.data ? r->in.data : "", r->in.len, &r->out, &rep,
                        err);
     if (audit_line(&r->audit, r->tenant->id, fmt, st, &rep))
         return err_set(err, "audit summary too large"), REDACT_INTERNAL;
+    /* Kept before anything is written out: a payload whose records or
+     * audit entry could not be made durable is not acknowledged. */
+    ev = (struct persist_event){r->tenant, "cli", fmt, st, &rep, &r->context, 0};
+    err_clear(&perr);
+    if (persist_request(r->persist, &ev, wall_ms(), &perr) != 0) {
+        buf_wipe(&r->out);
+        err_clear(err);
+        err_set(err, "%s", perr.msg);
+        return REDACT_INTERNAL;
+    }
     return (int)st;
 }
 

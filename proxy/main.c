@@ -17,6 +17,8 @@ static const char usage[] = "usage: scrim <command> [options]\n"
                             "  redact   mask one payload offline, exactly as the proxy would\n"
                             "  check    validate a config file and print a summary\n"
                             "  keys     make tenant key pairs, pseudonym keys and API keys\n"
+                            "  audit    verify the signed audit log, make and check its proofs\n"
+                            "  decrypt  print a tenant's stored records (needs its secret key)\n"
                             "  version  print the version\n"
                             "\n"
                             "Run 'scrim <command> --help' for a command's options.\n";
@@ -38,6 +40,10 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "keys") == 0)
         return cmd_keys(argc - 1, argv + 1);
+    if (strcmp(argv[1], "audit") == 0)
+        return cmd_audit(argc - 1, argv + 1);
+    if (strcmp(argv[1], "decrypt") == 0)
+        return cmd_decrypt(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         puts("scrim " SCRIM_VERSION);
         return EXIT_OK;

@@ -94,7 +94,10 @@ class Case:
         env = dict(self.env, work=work)
         self.env = env
         for cmd in spec.get("setup", []):
-            subprocess.run(self.subst(cmd), shell=True, check=True)
+            done = subprocess.run(self.subst(cmd), shell=True, capture_output=True)
+            if done.returncode != 0:
+                return ["setup failed (%d): %s: %s" % (done.returncode, cmd,
+                                                        done.stderr.decode()[:300])]
         args = [scrim] + [self.subst(a) for a in spec["args"]]
         stdin = spec.get("stdin")
         if "stdin_file" in spec:
@@ -205,7 +208,8 @@ def main():
         env = {"tmp": tmp, "cfg": os.path.join(tmp, "scrim.yaml"),
                "payloads": os.path.join(HERE, "payloads"),
                "examples": os.path.join(HERE, "..", "..", "examples"),
-               "keys": os.path.join(tmp, "keys")}
+               "keys": os.path.join(tmp, "keys"), "scrim": scrim,
+               "store_cfg": os.path.join(HERE, "scrim-store.yaml")}
         passed = failed = 0
         for path in sorted(glob.glob(os.path.join(HERE, "cases", "*.json"))):
             errors = Case(path, dict(env)).run(scrim)
