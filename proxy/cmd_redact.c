@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 static const char redact_usage[] =
-    "usage: scrim redact -c FILE --tenant T --format json|form\n"
+    "usage: scrim redact -c FILE --tenant T --format json|form|rrweb\n"
     "                    [--context OUT.jsonl] [--audit OUT.jsonl] [--now MS] [IN]\n"
     "\n"
     "Mask one payload (IN, or stdin) under tenant T's policy and write the\n"

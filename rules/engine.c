@@ -45,31 +45,59 @@ static int redact_format(struct walk *w, enum format fmt, struct json **root, st
         return redact_tree(w, root);
     case FORMAT_FORM:
         return form_redact(w, root, records);
+    case FORMAT_RRWEB:
+        return rrweb_redact(w, root, records);
     default:
         return walk_fail(w, REDACT_INTERNAL, "format %s has no engine in this build",
                          format_name(fmt));
     }
 }
 
-/* Append the masked tree and the records, or neither. */
-static enum redact_status commit_output(const struct redact_env *env, const struct json *root,
-                                        struct buf *out, const struct buf *records,
-                                        struct redact_report *rep, struct err *err)
+/* Records since mark, one per line. */
+static size_t records_count(const struct buf *records, size_t mark)
 {
-    size_t mark = out->len;
+    size_t n = 0;
+    const char *p, *end;
 
+    if (records->data == NULL)
+        return 0;
+    p = records->data + mark;
+    end = records->data + records->len;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
+/* Parse, apply the format's rules and write out; records are appended to
+ * records and wiped back to where they began unless everything succeeds. */
+static enum redact_status redact_run(const struct redact_env *env, struct arena *a, enum format fmt,
+                                     const char *in, size_t n, struct buf *out, struct buf *records,
+                                     struct redact_report *rep, struct err *err)
+{
+    struct json *root = NULL;
+    struct walk w;
+    size_t mark = records->len, out_mark = out->len;
+    enum json_status js;
+
+    js = json_parse(a, in, n, &env->json, &root, err);
+    if (js != JSON_OK)
+        return parse_status(js);
+    if (walk_init(&w, env, a, rep, err))
+        return w.status;
+    if (redact_format(&w, fmt, &root, records)) {
+        buf_wipe_from(records, mark);
+        return w.status;
+    }
     if (json_write(out, root)) {
-        buf_wipe_from(out, mark);
+        buf_wipe_from(out, out_mark);
+        buf_wipe_from(records, mark);
         err_set(err, "masked payload larger than the output limit");
         return REDACT_TOOBIG;
     }
-    if (env->context != NULL && records->len > 0 &&
-        buf_append(env->context, records->data, records->len)) {
-        buf_wipe_from(out, mark);
-        err_set(err, "context records larger than their limit");
-        return REDACT_TOOBIG;
-    }
-    rep->bytes_out = out->len - mark;
+    rep->bytes_out = out->len - out_mark;
+    rep->context_records = records_count(records, mark);
     return REDACT_OK;
 }
 
@@ -77,10 +105,7 @@ enum redact_status engine_redact(const struct redact_env *env, struct arena *a, 
                                  const char *in, size_t n, struct buf *out,
                                  struct redact_report *rep, struct err *err)
 {
-    struct json *root = NULL;
-    struct walk w;
-    struct buf records;
-    enum json_status js;
+    struct buf none;
     enum redact_status st;
 
     memset(rep, 0, sizeof(*rep));
@@ -89,22 +114,14 @@ enum redact_status engine_redact(const struct redact_env *env, struct arena *a, 
         err_set(err, "policy %s needs a pseudonym key and none was given", env->policy->name);
         return REDACT_INTERNAL;
     }
-    js = json_parse(a, in, n, &env->json, &root, err);
-    if (js != JSON_OK)
-        return parse_status(js);
-    if (walk_init(&w, env, a, rep, err))
-        return w.status;
-    buf_init(&records, env->context ? env->context->max : 1);
-    if (redact_format(&w, fmt, &root, &records)) {
-        buf_wipe(&records);
-        buf_free(&records);
-        return w.status;
-    }
-    st = commit_output(env, root, out, &records, rep, err);
-    rep->context_records = 0;
-    for (size_t i = 0; st == REDACT_OK && i < records.len; i++)
-        rep->context_records += records.data[i] == '\n';
-    buf_wipe(&records);
-    buf_free(&records);
+    /* Records go straight to the caller's buffer (no copy, no scratch
+     * buffer to wipe). Without one they go to a buffer that holds nothing,
+     * so a format that writes records fails as it would over any limit. */
+    if (env->context != NULL)
+        return redact_run(env, a, fmt, in, n, out, env->context, rep, err);
+    buf_init(&none, 1);
+    st = redact_run(env, a, fmt, in, n, out, &none, rep, err);
+    buf_wipe(&none);
+    buf_free(&none);
     return st;
 }

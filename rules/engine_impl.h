@@ -6,6 +6,7 @@
 #define SCRIM_ENGINE_IMPL_H
 
 #include "rules/engine.h"
+#include "rules/rrweb.h"
 
 /* Rules that come from a format's structure rather than the policy's lists.
  * Their counts follow the field and PII rules in the report. */
@@ -13,8 +14,20 @@ enum struct_rule {
     SRULE_INPUT_MASK, /* an input value masked because no rule allowed it */
     SRULE_MESSAGE,    /* a validation message redacted */
     SRULE_KEY_CLASH,  /* a member dropped: its redacted key clashed with another */
+    SRULE_BLOCK,      /* a replay element emptied by a block selector */
+    SRULE_TEXT_MASK,  /* replay text masked by a text selector or its node */
+    SRULE_DATA_URL,   /* an image or canvas data URL dropped */
     SRULE_COUNT,
 };
+
+/* A key the detectors found nothing in (see redact.c, the key memo). */
+struct memo_slot {
+    uint64_t w0, w1; /* its bytes, packed */
+    uint32_t tag;    /* its length + 1; 0: the slot is empty */
+};
+
+/* Sets of two slots each. */
+#define MEMO_SETS 64
 
 struct walk {
     const struct redact_env *env;
@@ -26,6 +39,7 @@ struct walk {
     struct jpath_step *path;   /* steps from the root to the current node */
     size_t depth, path_cap;
     size_t live_words; /* uint64 words in a field-rule bitset */
+    struct memo_slot memo[2 * MEMO_SETS];
 };
 
 /* Set up w and rep for env's policy. -1 (status set) over the arena cap. */

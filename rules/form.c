@@ -18,13 +18,40 @@ enum ev_type { EV_STEP, EV_INPUT, EV_VALIDATION, EV_SUBMIT, EV_COMPLETE, EV_NONE
 
 static const char *const ev_names[] = {"step", "input", "validation", "submit", "complete"};
 
+/* The members an event may have. */
+enum ev_member {
+    M_TYPE,
+    M_T,
+    M_STEP,
+    M_FIELD,
+    M_VALUE,
+    M_INPUT_TYPE,
+    M_STATE,
+    M_CODE,
+    M_MESSAGE,
+    M_COUNT,
+    M_UNKNOWN = M_COUNT
+};
+
+#define BIT(m) (1u << (m))
+
 /* Members each event type may carry besides "type" and "t". */
-static const char *const ev_members[][6] = {
-    [EV_STEP] = {"step", NULL},
-    [EV_INPUT] = {"field", "value", "input_type", "step", NULL},
-    [EV_VALIDATION] = {"field", "state", "code", "message", "step", NULL},
-    [EV_SUBMIT] = {"step", NULL},
-    [EV_COMPLETE] = {NULL},
+static const unsigned ev_members[] = {
+    [EV_STEP] = BIT(M_STEP),
+    [EV_INPUT] = BIT(M_FIELD) | BIT(M_VALUE) | BIT(M_INPUT_TYPE) | BIT(M_STEP),
+    [EV_VALIDATION] = BIT(M_FIELD) | BIT(M_STATE) | BIT(M_CODE) | BIT(M_MESSAGE) | BIT(M_STEP),
+    [EV_SUBMIT] = BIT(M_STEP),
+    [EV_COMPLETE] = 0,
+};
+
+/* An event's members by name, found in one pass over its keys, and the
+ * kind of each of its first members (an event with more has an unknown
+ * one). */
+#define VIEW_KINDS 8
+
+struct ev_view {
+    const struct json *v[M_COUNT];
+    unsigned char kind[VIEW_KINDS];
 };
 
 /* What the journey needs to know of an event after masking. */
@@ -44,15 +71,30 @@ struct batch {
     size_t nfacts;
 };
 
-static int key_is(const struct json_member *m, const char *k)
-{
-    return m->klen == strlen(k) && memcmp(m->key, k, m->klen) == 0;
-}
+/* Compare against a literal: its length is a constant, not a strlen. */
+#define KEY_IS(m, lit)                                                                             \
+    ((m)->klen == sizeof(lit) - 1 && memcmp((m)->key, (lit), sizeof(lit) - 1) == 0)
+#define STR_IS(v, lit)                                                                             \
+    ((v) != NULL && (v)->type == JSON_STRING && (v)->len == sizeof(lit) - 1 &&                     \
+     memcmp((v)->u.s, (lit), sizeof(lit) - 1) == 0)
 
 static int str_is(const struct json *v, const char *s)
 {
     return v != NULL && v->type == JSON_STRING && v->len == strlen(s) &&
            memcmp(v->u.s, s, v->len) == 0;
+}
+
+/* The member of o named lit, or NULL (object keys are unique). */
+#define MEMBER(o, lit) member_get((o), (lit), sizeof(lit) - 1)
+
+static const struct json *member_get(const struct json *o, const char *key, size_t n)
+{
+    if (o == NULL || o->type != JSON_OBJECT)
+        return NULL;
+    for (size_t i = 0; i < o->len; i++)
+        if (o->u.members[i].klen == n && memcmp(o->u.members[i].key, key, n) == 0)
+            return o->u.members[i].value;
+    return NULL;
 }
 
 /* A non-negative integer lexeme up to 2^53, as event times are. */
@@ -73,69 +115,106 @@ static int parse_time(const struct json *v, uint64_t *out)
 
 static enum ev_type event_type(const struct json *v)
 {
-    for (size_t i = 0; i < EV_NONE; i++)
-        if (str_is(v, ev_names[i]))
-            return (enum ev_type)i;
+    if (STR_IS(v, "input"))
+        return EV_INPUT;
+    if (STR_IS(v, "validation"))
+        return EV_VALIDATION;
+    if (STR_IS(v, "step"))
+        return EV_STEP;
+    if (STR_IS(v, "submit"))
+        return EV_SUBMIT;
+    if (STR_IS(v, "complete"))
+        return EV_COMPLETE;
     return EV_NONE;
 }
 
-static int member_allowed(enum ev_type t, const struct json_member *m)
+static enum ev_member member_kind(const struct json_member *m)
 {
-    if (key_is(m, "type") || key_is(m, "t"))
-        return 1;
-    for (size_t i = 0; ev_members[t][i] != NULL; i++)
-        if (key_is(m, ev_members[t][i]))
-            return 1;
-    return 0;
+    switch (m->klen) {
+    case 1:
+        return KEY_IS(m, "t") ? M_T : M_UNKNOWN;
+    case 4:
+        return KEY_IS(m, "type")   ? M_TYPE
+               : KEY_IS(m, "step") ? M_STEP
+               : KEY_IS(m, "code") ? M_CODE
+                                   : M_UNKNOWN;
+    case 5:
+        return KEY_IS(m, "field")   ? M_FIELD
+               : KEY_IS(m, "value") ? M_VALUE
+               : KEY_IS(m, "state") ? M_STATE
+                                    : M_UNKNOWN;
+    case 7:
+        return KEY_IS(m, "message") ? M_MESSAGE : M_UNKNOWN;
+    case 10:
+        return KEY_IS(m, "input_type") ? M_INPUT_TYPE : M_UNKNOWN;
+    default:
+        return M_UNKNOWN;
+    }
 }
 
-/* Types of the members every event kind shares: strings, except value. */
-static int member_typed(const struct json_member *m)
+/* Types of the members every event kind shares: strings, except t and
+ * value. */
+static int member_typed(enum ev_member k, const struct json *v)
 {
-    enum json_type vt = m->value->type;
-
-    if (key_is(m, "t"))
+    if (k == M_T)
         return 1;
-    if (key_is(m, "value"))
-        return vt != JSON_ARRAY && vt != JSON_OBJECT;
-    return vt == JSON_STRING;
+    if (k == M_VALUE)
+        return v->type != JSON_ARRAY && v->type != JSON_OBJECT;
+    return v->type == JSON_STRING;
 }
 
-static int event_check(struct walk *w, const struct json *ev, size_t idx, enum ev_type *type,
-                       uint64_t *t)
+static void event_view(const struct json *ev, struct ev_view *view)
+{
+    memset(view, 0, sizeof(*view));
+    for (size_t i = 0; i < ev->len; i++) {
+        enum ev_member k = member_kind(&ev->u.members[i]);
+        if (i < VIEW_KINDS)
+            view->kind[i] = (unsigned char)k;
+        if (k != M_UNKNOWN)
+            view->v[k] = ev->u.members[i].value;
+    }
+}
+
+/* The schema, checked in the order its errors are reported: type, time,
+ * then each member in turn, then what a type requires. */
+static int event_check(struct walk *w, const struct json *ev, size_t idx, struct ev_view *view,
+                       enum ev_type *type, uint64_t *t)
 {
     if (ev->type != JSON_OBJECT)
         return walk_fail(w, REDACT_BAD, "form: events[%zu] is not an object", idx);
-    *type = event_type(json_get(ev, "type"));
+    event_view(ev, view);
+    *type = event_type(view->v[M_TYPE]);
     if (*type == EV_NONE)
         return walk_fail(w, REDACT_BAD, "form: events[%zu] has no known type", idx);
-    if (parse_time(json_get(ev, "t"), t))
+    if (parse_time(view->v[M_T], t))
         return walk_fail(w, REDACT_BAD, "form: events[%zu].t is not a time in ms", idx);
     for (size_t i = 0; i < ev->len; i++) {
-        if (!member_allowed(*type, &ev->u.members[i]))
+        enum ev_member k =
+            i < VIEW_KINDS ? (enum ev_member)view->kind[i] : member_kind(&ev->u.members[i]);
+        if (k == M_UNKNOWN || !(k == M_TYPE || k == M_T || (ev_members[*type] & BIT(k))))
             return walk_fail(w, REDACT_BAD, "form: events[%zu] (%s) has an unknown member #%zu",
                              idx, ev_names[*type], i + 1);
-        if (!member_typed(&ev->u.members[i]))
+        if (!member_typed(k, ev->u.members[i].value))
             return walk_fail(w, REDACT_BAD, "form: events[%zu] member #%zu has the wrong type", idx,
                              i + 1);
     }
-    if ((*type == EV_STEP && json_get(ev, "step") == NULL) ||
-        ((*type == EV_INPUT || *type == EV_VALIDATION) && json_get(ev, "field") == NULL))
+    if ((*type == EV_STEP && view->v[M_STEP] == NULL) ||
+        ((*type == EV_INPUT || *type == EV_VALIDATION) && view->v[M_FIELD] == NULL))
         return walk_fail(w, REDACT_BAD, "form: events[%zu] misses a required member", idx);
-    if (*type == EV_VALIDATION && !str_is(json_get(ev, "state"), "valid") &&
-        !str_is(json_get(ev, "state"), "invalid"))
+    if (*type == EV_VALIDATION && !STR_IS(view->v[M_STATE], "valid") &&
+        !STR_IS(view->v[M_STATE], "invalid"))
         return walk_fail(w, REDACT_BAD, "form: events[%zu].state is not valid or invalid", idx);
     return 0;
 }
 
 /* The field as the policy's selectors see it: <input name=F id=F type=T>. */
-static int input_allowed(const struct walk *w, const struct json *ev)
+static int input_allowed(const struct walk *w, const struct ev_view *view)
 {
-    const struct json *field = json_get(ev, "field"), *type = json_get(ev, "input_type");
+    const struct json *field = view->v[M_FIELD], *type = view->v[M_INPUT_TYPE];
     struct select_attr attrs[3];
     struct select_elem e = {"input", 5, attrs, 0, NULL};
 
-    if (str_is(type, "password"))
+    if (STR_IS(type, "password"))
         return 0;
     attrs[e.nattrs++] = (struct select_attr){"name", 4, field->u.s, field->len};
     attrs[e.nattrs++] = (struct select_attr){"id", 2, field->u.s, field->len};
@@ -156,18 +235,23 @@ static int value_filled(const struct json *v)
 }
 
 /* Mask what the structure says is sensitive; the detectors run later. */
-static int event_mask(struct walk *w, struct json *ev, enum ev_type type)
+static int event_mask(struct walk *w, struct json *ev, const struct ev_view *view,
+                      enum ev_type type)
 {
+    if (type != EV_INPUT && type != EV_VALIDATION)
+        return 0;
     for (size_t i = 0; i < ev->len; i++) {
         struct json_member *m = &ev->u.members[i];
-        if (type == EV_INPUT && key_is(m, "value") && !input_allowed(w, ev)) {
+        if (type == EV_INPUT && KEY_IS(m, "value") && !input_allowed(w, view)) {
             if (m->value->type == JSON_STRING || m->value->type == JSON_NUMBER)
                 m->value = redact_mask_string(w, m->value->u.s, m->value->len);
             else
                 m->value = json_new_literal(w->a, JSON_NULL);
             redact_count(w, redact_struct_index(w, SRULE_INPUT_MASK), 1);
-        } else if (type == EV_VALIDATION && key_is(m, "message")) {
+        } else if (type == EV_VALIDATION && KEY_IS(m, "message")) {
             m->value = json_new_string(w->a, MESSAGE_TOKEN, sizeof(MESSAGE_TOKEN) - 1);
+            if (m->value != NULL)
+                m->value->flags = JSON_F_PLAIN; /* ASCII, no quote or backslash */
             redact_count(w, redact_struct_index(w, SRULE_MESSAGE), 1);
         }
         if (m->value == NULL)
@@ -183,22 +267,22 @@ static int batch_header(struct walk *w, const struct json *root, struct batch *b
     for (size_t i = 0; i < root->len; i++) {
         const struct json_member *m = &root->u.members[i];
         const struct json *v = m->value;
-        if (key_is(m, "session") && v->type == JSON_STRING && v->len > 0) {
+        if (KEY_IS(m, "session") && v->type == JSON_STRING && v->len > 0) {
             b->session = v->u.s;
             b->session_len = v->len;
-        } else if (key_is(m, "viewport") && v->type == JSON_OBJECT) {
-            const struct json *wd = json_get(v, "w");
+        } else if (KEY_IS(m, "viewport") && v->type == JSON_OBJECT) {
+            const struct json *wd = MEMBER(v, "w");
             if (v->len > 2 || (wd != NULL && parse_time(wd, &b->width)))
                 return walk_fail(w, REDACT_BAD, "form: viewport is {w, h} in pixels");
-        } else if (key_is(m, "returning") && (v->type == JSON_TRUE || v->type == JSON_FALSE)) {
+        } else if (KEY_IS(m, "returning") && (v->type == JSON_TRUE || v->type == JSON_FALSE)) {
             b->returning = v->type == JSON_TRUE;
-        } else if (!(key_is(m, "journey") && v->type == JSON_STRING) &&
-                   !(key_is(m, "events") && v->type == JSON_ARRAY)) {
+        } else if (!(KEY_IS(m, "journey") && v->type == JSON_STRING) &&
+                   !(KEY_IS(m, "events") && v->type == JSON_ARRAY)) {
             return walk_fail(w, REDACT_BAD, "form: batch member #%zu is unknown or mistyped",
                              i + 1);
         }
     }
-    if (b->session == NULL || json_get(root, "events") == NULL)
+    if (b->session == NULL || MEMBER(root, "events") == NULL)
         return walk_fail(w, REDACT_BAD, "form: a batch needs session and events");
     return 0;
 }
@@ -210,18 +294,19 @@ static int form_apply(struct walk *w, struct json *root, struct batch *b)
     b->returning = -1;
     if (batch_header(w, root, b))
         return -1;
-    events = json_get(root, "events");
+    events = MEMBER(root, "events");
     b->facts = arena_alloc(w->a, (events->len + 1) * sizeof(*b->facts));
     if (b->facts == NULL)
         return walk_fail(w, REDACT_TOOBIG, "arena cap reached");
     for (size_t i = 0; i < events->len; i++) {
         struct json *ev = events->u.items[i];
         struct ev_fact *f = &b->facts[b->nfacts++];
-        if (event_check(w, ev, i, &f->type, &f->t))
+        struct ev_view view;
+        if (event_check(w, ev, i, &view, &f->type, &f->t))
             return -1;
         f->obj = ev;
-        f->filled = value_filled(json_get(ev, "value"));
-        if (event_mask(w, ev, f->type))
+        f->filled = value_filled(view.v[M_VALUE]);
+        if (event_mask(w, ev, &view, f->type))
             return -1;
     }
     return 0;
@@ -229,10 +314,8 @@ static int form_apply(struct walk *w, struct json *root, struct batch *b)
 
 /* A name read back from the masked tree: what survived the detectors, or a
  * placeholder when a rule dropped or replaced it with a non-string. */
-static const char *masked_name(struct walk *w, const struct json *ev, const char *key)
+static const char *masked_name(struct walk *w, const struct json *v)
 {
-    const struct json *v = json_get(ev, key);
-
     if (v == NULL || v->type != JSON_STRING)
         return "[REDACTED]";
     return arena_strndup(w->a, v->u.s, v->len);
@@ -241,11 +324,11 @@ static const char *masked_name(struct walk *w, const struct json *ev, const char
 static int journey_event(struct walk *w, struct journey_state *st, const struct journey_ctx *c,
                          const struct ev_fact *f)
 {
-    const char *name, *step;
+    const char *name, *step, *state, *code = NULL;
 
     switch (f->type) {
     case EV_STEP:
-        name = masked_name(w, f->obj, "step");
+        name = masked_name(w, MEMBER(f->obj, "step"));
         if (name == NULL)
             return -1;
         if (c->conf->complete_event && strcmp(name, c->conf->complete_event) == 0)
@@ -253,15 +336,17 @@ static int journey_event(struct walk *w, struct journey_state *st, const struct 
         step = journey_step_for_event(c->conf, name);
         return journey_on_step(st, c, step ? step : name, f->t);
     case EV_INPUT:
-        name = masked_name(w, f->obj, "field");
+        name = masked_name(w, MEMBER(f->obj, "field"));
         return name ? journey_on_input(st, c, name, f->filled, f->t) : -1;
     case EV_VALIDATION:
-        name = masked_name(w, f->obj, "field");
-        if (name == NULL)
+        name = masked_name(w, MEMBER(f->obj, "field"));
+        state = masked_name(w, MEMBER(f->obj, "state"));
+        if (MEMBER(f->obj, "code") != NULL &&
+            (code = masked_name(w, MEMBER(f->obj, "code"))) == NULL)
             return -1;
-        return journey_on_validation(
-            st, c, name, masked_name(w, f->obj, "state"),
-            json_get(f->obj, "code") ? masked_name(w, f->obj, "code") : NULL, f->t);
+        if (name == NULL || state == NULL)
+            return -1;
+        return journey_on_validation(st, c, name, state, code, f->t);
     case EV_SUBMIT:
         return journey_on_submit(st, c, f->t);
     case EV_COMPLETE:
@@ -276,7 +361,7 @@ static int journey_event(struct walk *w, struct journey_state *st, const struct 
 static int form_journey(struct walk *w, const struct json *root, const struct batch *b,
                         struct buf *records)
 {
-    const struct json *events = json_get(root, "events");
+    const struct json *events = MEMBER(root, "events");
     struct journey_state *st = w->env->journey ? w->env->journey : journey_state_new();
     char session[PSEUDONYM_LEN + 1];
     struct journey_ctx c = {&w->pol->journey, session, journey_device_from_width(b->width),

@@ -1,18 +1,24 @@
 /*
  * journey: follow a session through its steps and write context records.
  * Records are built with the JSON writer's string escaping so a name can
- * never break a record's framing.
+ * never break a record's framing. The fixed parts are appended as they are
+ * and numbers converted by hand: a form batch writes a record every few
+ * events, and formatting them through printf cost more than the rest of the
+ * batch's journey.
  */
 #include "journey.h"
 
 #include "common/mem.h"
 #include "rules/json.h"
 
-#include <stdio.h>
 #include <string.h>
+
+/* Append a string literal (the fixed parts of records: keys, punctuation). */
+#define PUT(o, lit) buf_append((o), (lit), sizeof(lit) - 1)
 
 struct field {
     char name[JOURNEY_NAME_MAX + 1];
+    size_t name_len;
     char step[JOURNEY_NAME_MAX + 1];
     char state[16];
     char code[JOURNEY_NAME_MAX + 1];
@@ -41,7 +47,8 @@ void journey_state_free(struct journey_state *st)
     xfree(st);
 }
 
-static void copy_name(char *dst, const char *src)
+/* Returns the length copied. */
+static size_t copy_name(char *dst, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
 
@@ -52,6 +59,18 @@ static void copy_name(char *dst, const char *src)
         n--;
     if (n)
         memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
+/* What snprintf("%s") would leave in dst: src cut to size - 1 bytes. */
+static void copy_bounded(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n > size - 1)
+        n = size - 1;
+    memcpy(dst, src, n);
     dst[n] = '\0';
 }
 
@@ -65,26 +84,57 @@ static void touch(struct journey_state *st, uint64_t t)
         st->last_t = t;
 }
 
-/* Open a record with the fields every record carries. */
-static int rec_open(const struct journey_ctx *c, const char *type, uint64_t t)
+/* Append v in decimal. */
+static int put_u64(struct buf *o, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof(d);
+
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return buf_append(o, d + i, sizeof(d) - i);
+}
+
+static int put_bool(struct buf *o, int v)
+{
+    return v ? PUT(o, "true") : PUT(o, "false");
+}
+
+/* Open a record with the fields every record carries; head is the record's
+ * opening up to the journey's name, built from a literal type (REC_OPEN). */
+static int rec_open(const struct journey_ctx *c, const char *head, size_t n, uint64_t t)
 {
     struct buf *o = c->out;
     const char *jname = c->conf && c->conf->name ? c->conf->name : "";
+    const char *session = c->session ? c->session : "";
 
-    if (buf_printf(o, "{\"type\":\"%s\",\"journey\":", type) ||
-        json_write_string(o, jname, strlen(jname)) || buf_puts(o, ",\"session\":") ||
-        json_write_string(o, c->session ? c->session : "", c->session ? strlen(c->session) : 0) ||
-        buf_printf(o, ",\"t\":%llu", (unsigned long long)t))
+    if (buf_append(o, head, n) || json_write_string(o, jname, strlen(jname)) ||
+        PUT(o, ",\"session\":") || json_write_string(o, session, strlen(session)) ||
+        PUT(o, ",\"t\":") || put_u64(o, t))
         return -1;
     return 0;
 }
 
-static int rec_str(struct buf *o, const char *key, const char *v)
+#define REC_OPEN(c, type, t)                                                                       \
+    rec_open((c), "{\"type\":\"" type "\",\"journey\":",                                           \
+             sizeof("{\"type\":\"" type "\",\"journey\":") - 1, (t))
+
+/* A field: its key, punctuated, from a literal (REC_U64, REC_STR), then the
+ * value. */
+static int rec_u64(struct buf *o, const char *key, size_t n, uint64_t v)
 {
-    if (buf_printf(o, ",\"%s\":", key))
-        return -1;
-    return json_write_string(o, v, strlen(v));
+    return buf_append(o, key, n) || put_u64(o, v) ? -1 : 0;
 }
+
+static int rec_str(struct buf *o, const char *key, size_t n, const char *v)
+{
+    return buf_append(o, key, n) || json_write_string(o, v, strlen(v)) ? -1 : 0;
+}
+
+#define REC_U64(o, key, v) rec_u64((o), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (v))
+#define REC_STR(o, key, v) rec_str((o), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (v))
 
 static int rec_close(struct buf *o)
 {
@@ -93,10 +143,9 @@ static int rec_close(struct buf *o)
 
 static int rec_cohort(const struct journey_ctx *c)
 {
-    if (c->device != NULL && rec_str(c->out, "device", c->device))
+    if (c->device != NULL && REC_STR(c->out, "device", c->device))
         return -1;
-    if (c->returning >= 0 &&
-        buf_printf(c->out, ",\"returning\":%s", c->returning ? "true" : "false"))
+    if (c->returning >= 0 && (PUT(c->out, ",\"returning\":") || put_bool(c->out, c->returning)))
         return -1;
     return 0;
 }
@@ -104,16 +153,17 @@ static int rec_cohort(const struct journey_ctx *c)
 static struct field *field_find(struct journey_state *st, const char *name, int create)
 {
     char key[JOURNEY_NAME_MAX + 1];
+    size_t n = copy_name(key, name);
 
-    copy_name(key, name);
     for (size_t i = 0; i < st->nfields; i++)
-        if (strcmp(st->fields[i].name, key) == 0)
+        if (st->fields[i].name_len == n && memcmp(st->fields[i].name, key, n) == 0)
             return &st->fields[i];
     if (!create || st->nfields == JOURNEY_MAX_FIELDS)
         return NULL;
     struct field *f = &st->fields[st->nfields++];
     memset(f, 0, sizeof(*f));
     memcpy(f->name, key, sizeof(key));
+    f->name_len = n;
     memcpy(f->step, st->step, sizeof(f->step));
     return f;
 }
@@ -122,15 +172,13 @@ static int field_record(const struct journey_ctx *c, struct field *f, uint64_t t
 {
     struct buf *o = c->out;
 
-    if (rec_open(c, "field_state", t) || rec_str(o, "step", f->step) ||
-        rec_str(o, "field", f->name) || rec_str(o, "state", f->state[0] ? f->state : "unvalidated"))
+    if (REC_OPEN(c, "field_state", t) || REC_STR(o, "step", f->step) ||
+        REC_STR(o, "field", f->name) || REC_STR(o, "state", f->state[0] ? f->state : "unvalidated"))
         return -1;
-    if (f->code[0] && rec_str(o, "code", f->code))
+    if (f->code[0] && REC_STR(o, "code", f->code))
         return -1;
-    if (buf_printf(o, ",\"filled\":%s,\"edits\":%u,\"time_in_field_ms\":%llu",
-                   f->filled ? "true" : "false", f->edits,
-                   (unsigned long long)(f->last_t - f->first_t)) ||
-        rec_close(o))
+    if (PUT(o, ",\"filled\":") || put_bool(o, f->filled) || REC_U64(o, "edits", f->edits) ||
+        REC_U64(o, "time_in_field_ms", f->last_t - f->first_t) || rec_close(o))
         return -1;
     f->dirty = 0;
     return 0;
@@ -151,11 +199,9 @@ static int step_leave(struct journey_state *st, const struct journey_ctx *c, uin
 {
     if (st->step[0] == '\0')
         return 0;
-    if (flush_step_fields(st, c, t) || rec_open(c, "step_leave", t) ||
-        rec_str(c->out, "step", st->step) ||
-        buf_printf(c->out, ",\"dwell_ms\":%llu",
-                   (unsigned long long)(t >= st->step_t ? t - st->step_t : 0)) ||
-        rec_close(c->out))
+    if (flush_step_fields(st, c, t) || REC_OPEN(c, "step_leave", t) ||
+        REC_STR(c->out, "step", st->step) ||
+        REC_U64(c->out, "dwell_ms", t >= st->step_t ? t - st->step_t : 0) || rec_close(c->out))
         return -1;
     st->step[0] = '\0';
     return 0;
@@ -174,7 +220,7 @@ int journey_on_step(struct journey_state *st, const struct journey_ctx *c, const
         return -1;
     memcpy(st->step, name, sizeof(name));
     st->step_t = t;
-    if (rec_open(c, "step_enter", t) || rec_str(c->out, "step", st->step) || rec_cohort(c) ||
+    if (REC_OPEN(c, "step_enter", t) || REC_STR(c->out, "step", st->step) || rec_cohort(c) ||
         rec_close(c->out))
         return -1;
     return 0;
@@ -212,7 +258,7 @@ int journey_on_validation(struct journey_state *st, const struct journey_ctx *c,
         return 0;
     if (f->edits == 0)
         f->first_t = f->last_t = t;
-    snprintf(f->state, sizeof(f->state), "%s", state);
+    copy_bounded(f->state, sizeof(f->state), state);
     copy_name(f->code, code ? code : "");
     return field_record(c, f, t);
 }
@@ -220,8 +266,8 @@ int journey_on_validation(struct journey_state *st, const struct journey_ctx *c,
 int journey_on_submit(struct journey_state *st, const struct journey_ctx *c, uint64_t t)
 {
     touch(st, t);
-    if (flush_step_fields(st, c, t) || rec_open(c, "submit", t) ||
-        rec_str(c->out, "step", st->step) || rec_close(c->out))
+    if (flush_step_fields(st, c, t) || REC_OPEN(c, "submit", t) ||
+        REC_STR(c->out, "step", st->step) || rec_close(c->out))
         return -1;
     return 0;
 }
@@ -231,9 +277,8 @@ int journey_on_complete(struct journey_state *st, const struct journey_ctx *c, u
     touch(st, t);
     if (st->complete)
         return 0;
-    if (step_leave(st, c, t) || rec_open(c, "complete", t) ||
-        buf_printf(c->out, ",\"ttc_ms\":%llu", (unsigned long long)(t - st->first_t)) ||
-        rec_cohort(c) || rec_close(c->out))
+    if (step_leave(st, c, t) || REC_OPEN(c, "complete", t) ||
+        REC_U64(c->out, "ttc_ms", t - st->first_t) || rec_cohort(c) || rec_close(c->out))
         return -1;
     st->complete = 1;
     return 0;
@@ -249,12 +294,11 @@ int journey_expire(struct journey_state *st, const struct journey_ctx *c, uint64
     if (now_ms < st->last_t || now_ms - st->last_t < limit)
         return 0;
     f = st->last_field[0] ? field_find(st, st->last_field, 0) : NULL;
-    if (rec_open(c, "abandon", now_ms) || rec_str(c->out, "last_step", st->step) ||
-        (f != NULL && rec_str(c->out, "last_field", f->name)) ||
-        (f != NULL && rec_str(c->out, "last_state", f->state[0] ? f->state : "unvalidated")) ||
-        (f != NULL && f->code[0] && rec_str(c->out, "last_code", f->code)) ||
-        buf_printf(c->out, ",\"idle_ms\":%llu", (unsigned long long)(now_ms - st->last_t)) ||
-        rec_cohort(c) || rec_close(c->out))
+    if (REC_OPEN(c, "abandon", now_ms) || REC_STR(c->out, "last_step", st->step) ||
+        (f != NULL && REC_STR(c->out, "last_field", f->name)) ||
+        (f != NULL && REC_STR(c->out, "last_state", f->state[0] ? f->state : "unvalidated")) ||
+        (f != NULL && f->code[0] && REC_STR(c->out, "last_code", f->code)) ||
+        REC_U64(c->out, "idle_ms", now_ms - st->last_t) || rec_cohort(c) || rec_close(c->out))
         return -1;
     st->abandoned = 1;
     return 0;

@@ -2,12 +2,13 @@
  * json.c: the strict RFC 8259 parser and canonical writer (contract in json.h).
  *
  * The parser is a state machine over an explicit stack, so nesting depth
- * costs heap, never C stack, whatever limit a config sets. The values of an
- * open container wait, by value, in a scratch array ("slots"); when the
- * container closes they are copied into the arena in one allocation that
- * holds the child nodes and the item (or member) array pointing at them. So
- * there is one arena allocation per container and none per element, and
- * siblings sit next to each other for the engine's walks.
+ * costs heap, never C stack, whatever limit a config sets. Every value's
+ * node is written once, in document order, into blocks the parser takes from
+ * the arena a few at a time; the engine's walks and the writer visit the
+ * tree in that same order. The children of an open container wait on a
+ * scratch stack as item pointers or as members (key and node); when the
+ * container closes they are copied into its item or member array, one arena
+ * allocation per container and none per element.
  *
  * Strings are validated in one scan (UTF-8 per RFC 3629 table 3, escapes,
  * surrogate pairing); only strings that hold an escape are decoded, in a
@@ -27,25 +28,17 @@
 
 const struct json_limits json_default_limits = {64, 1000000};
 
-/* A value waiting for its container to close. In an object it also carries
- * the member's key, and the key's offset for a duplicate-key report. */
-struct slot {
-    struct json v;
-    const char *key;
-    size_t klen;
-    size_t off;
-};
-
-/* An open array or object: its type and its first slot. The container's own
- * value goes to the slot just before base (or to the root). */
+/* An open array or object: its type, its node, and where its children
+ * begin on the scratch stack of its kind (items or members). */
 struct frame {
     enum json_type type;
+    struct json *node;
     size_t base;
 };
 
-enum pstate { P_VALUE, P_KEY, P_AFTER, P_DONE };
-
-#define LOCAL_SLOTS     64
+#define LOCAL_KIDS      64
+#define POOL_MIN        16
+#define POOL_MAX        256
 #define LOCAL_FRAMES    32
 #define DUP_LINEAR_MAX  16
 #define WS_MASK         ((1ull << ' ') | (1ull << '\n') | (1ull << '\r') | (1ull << '\t'))
@@ -61,15 +54,20 @@ struct parser {
     enum json_status status; /* of the first failure */
     size_t nodes, max_nodes;
     unsigned max_depth;
-    int in_object; /* the innermost open container is an object */
-    struct json root;
-    struct slot *slots;
-    size_t nslots, slotcap;
+    struct json *pool; /* nodes taken from the arena, not used yet */
+    size_t pool_left, pool_size;
+    struct json **items; /* the children of the open arrays */
+    size_t nitems, itemcap;
+    struct json_member *mems; /* the members of the open objects, */
+    size_t *offs;             /* and their keys' offsets for a duplicate-key report */
+    size_t nmems, memcap;
     struct frame *frames;
     size_t depth, framecap;
-    const struct slot **sorted; /* duplicate-key check of large objects */
+    const struct json_member **sorted; /* duplicate-key check of large objects */
     size_t sortcap;
-    struct slot slot_local[LOCAL_SLOTS];
+    struct json *item_local[LOCAL_KIDS];
+    struct json_member mem_local[LOCAL_KIDS];
+    size_t off_local[LOCAL_KIDS];
     struct frame frame_local[LOCAL_FRAMES];
 };
 
@@ -200,21 +198,58 @@ static void *scratch_grow(void *arr, size_t *cap, size_t elem, const void *local
     return n;
 }
 
-/* Where the next value goes: the root, a new array slot, or the object slot
- * that already holds its key. NULL when scratch memory fails. */
-static inline struct json *value_dest(struct parser *p)
+/* Room for one more item pointer; -1 when scratch memory fails. */
+static inline int items_room(struct parser *p)
 {
-    if (p->depth == 0)
-        return &p->root;
-    if (p->in_object)
-        return &p->slots[p->nslots - 1].v;
-    if (p->nslots == p->slotcap) {
-        struct slot *s = scratch_grow(p->slots, &p->slotcap, sizeof(*s), p->slot_local);
-        if (s == NULL)
+    struct json **n;
+
+    if (p->nitems < p->itemcap)
+        return 0;
+    if ((n = scratch_grow(p->items, &p->itemcap, sizeof(*n), p->item_local)) == NULL)
+        return -1;
+    p->items = n;
+    return 0;
+}
+
+/* Room for one more member and its offset. The two arrays grow apart; the
+ * capacity counts only once both have. */
+static inline int mems_room(struct parser *p)
+{
+    size_t cap = p->memcap, cap2 = p->memcap;
+    struct json_member *m;
+    size_t *o;
+
+    if (p->nmems < p->memcap)
+        return 0;
+    if ((m = scratch_grow(p->mems, &cap, sizeof(*m), p->mem_local)) == NULL)
+        return -1;
+    p->mems = m;
+    if ((o = scratch_grow(p->offs, &cap2, sizeof(*o), p->off_local)) == NULL)
+        return -1;
+    p->offs = o;
+    p->memcap = cap;
+    return 0;
+}
+
+/* The node for the next value, in document order. Nodes come from the arena
+ * in blocks that double up to POOL_MAX (and never beyond what the node limit
+ * leaves), so a parse makes a handful of arena calls for its nodes, not one
+ * per value. NULL over the arena cap. */
+static inline struct json *node_take(struct parser *p)
+{
+    if (p->pool_left == 0) {
+        size_t n = p->pool_size == 0 ? POOL_MIN : p->pool_size * 2;
+        size_t left = p->max_nodes - p->nodes + 1; /* this value is counted */
+        if (n > POOL_MAX)
+            n = POOL_MAX;
+        if (n > left)
+            n = left;
+        if ((p->pool = arena_alloc(p->a, n * sizeof(*p->pool))) == NULL)
             return NULL;
-        p->slots = s;
+        p->pool_size = p->pool_left = n;
     }
-    return &p->slots[p->nslots++].v;
+    p->pool_left--;
+    return p->pool++;
 }
 
 static inline const unsigned char *ws_skip(const unsigned char *q, const unsigned char *end)
@@ -276,22 +311,49 @@ static const unsigned char *escape_check(struct parser *p, const unsigned char *
     return q + 12;
 }
 
+/* Move *q to the first byte scan_special would stop at; 1 when that byte is
+ * the closing quote. The quote is told from the other stops by its own
+ * mask, so the common case never reloads the byte it found. */
+static inline int string_find_quote(const unsigned char **qp, const unsigned char *end)
+{
+    const unsigned char *q = *qp;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(' ');
+
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        unsigned mq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote));
+        unsigned m = mq | (unsigned)_mm_movemask_epi8(
+                              _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, bslash)));
+        if (m != 0) {
+            unsigned b = (unsigned)__builtin_ctz(m);
+            *qp = q + b;
+            return (int)(mq >> b & 1);
+        }
+        q += 16;
+    }
+#endif
+    q = scan_special(q, end);
+    *qp = q;
+    return q < end && *q == '"';
+}
+
 /* Scan the string whose opening quote is at q; return the byte after its
  * closing quote, with the raw content in *s and *n and *esc saying whether it
  * holds an escape. */
-static inline const unsigned char *string_scan(struct parser *p, const unsigned char *q,
-                                               const unsigned char **s, size_t *n, int *esc)
+static inline __attribute__((always_inline)) const unsigned char *
+string_scan(struct parser *p, const unsigned char *q, const unsigned char **s, size_t *n, int *esc)
 {
     const unsigned char *end = p->end;
 
     *s = ++q;
     *esc = 0;
     for (;;) {
-        q = scan_special(q, end);
+        if (string_find_quote(&q, end))
+            break;
         if (q == end)
             return BAD(p, q, "unterminated string");
-        if (*q == '"')
-            break;
         if (*q == '\\') {
             *esc = 1;
             if ((q = escape_check(p, q)) == NULL)
@@ -369,9 +431,12 @@ static size_t string_decode(const unsigned char *s, size_t n, unsigned char *d)
 }
 
 /* Scan the string at q and return its decoded content: a pointer into the
- * input when it has no escape, else a decoded copy in the arena. */
-static inline const unsigned char *string_get(struct parser *p, const unsigned char *q,
-                                              const char **out, size_t *outn)
+ * input when it has no escape (and then JSON_F_PLAIN in *flags: the scan
+ * proved it well-formed UTF-8 without a quote, backslash or control
+ * character), else a decoded copy in the arena. */
+static inline __attribute__((always_inline)) const unsigned char *
+string_get(struct parser *p, const unsigned char *q, const char **out, size_t *outn,
+           uint32_t *flags)
 {
     const unsigned char *s, *at = q;
     size_t n;
@@ -380,6 +445,7 @@ static inline const unsigned char *string_get(struct parser *p, const unsigned c
 
     if ((q = string_scan(p, q, &s, &n, &esc)) == NULL)
         return NULL;
+    *flags = esc ? 0 : JSON_F_PLAIN;
     if (!esc) {
         *out = (const char *)s;
         *outn = n;
@@ -439,12 +505,25 @@ static const unsigned char *number_end(const unsigned char *q, const unsigned ch
  * lost or invented. */
 static const unsigned char *number_get(struct parser *p, const unsigned char *q, struct json *d)
 {
-    const unsigned char *bad, *e;
+    const unsigned char *bad, *e = q;
     const char *why;
 
-    if ((e = number_end(q, p->end, &bad, &why)) == NULL)
+    /* Most numbers in replay payloads are ids and times: an integer not
+     * starting with 0, ended by a byte that cannot continue a number.
+     * Anything else takes the full grammar. */
+    if (*e >= '1' && *e <= '9') {
+        do
+            e++;
+        while (e < p->end && IS_DIGIT(*e));
+        if (e < p->end && (*e == '.' || *e == 'e' || *e == 'E'))
+            e = NULL;
+    } else {
+        e = NULL;
+    }
+    if (e == NULL && (e = number_end(q, p->end, &bad, &why)) == NULL)
         return BAD(p, bad, why);
     d->type = JSON_NUMBER;
+    d->flags = 0;
     d->len = (size_t)(e - q);
     d->u.s = (const char *)q;
     return e;
@@ -462,6 +541,7 @@ static const unsigned char *literal_get(struct parser *p, const unsigned char *q
     if ((size_t)(p->end - q) < lit[k].n || memcmp(q, lit[k].word, lit[k].n) != 0)
         return BAD(p, q, "expected a value");
     d->type = lit[k].t;
+    d->flags = 0;
     d->len = 0;
     d->u.s = NULL;
     return q + lit[k].n;
@@ -469,7 +549,7 @@ static const unsigned char *literal_get(struct parser *p, const unsigned char *q
 
 /* ---- parser: containers ---- */
 
-static int key_cmp(const struct slot *x, const struct slot *y)
+static int key_cmp(const struct json_member *x, const struct json_member *y)
 {
     if (x->klen != y->klen)
         return x->klen < y->klen ? -1 : 1;
@@ -478,16 +558,18 @@ static int key_cmp(const struct slot *x, const struct slot *y)
 
 /* Most keys of one object differ in length or first byte; test those
  * before calling memcmp. */
-static inline int key_same(const struct slot *x, const struct slot *y)
+static inline int key_same(const struct json_member *x, const struct json_member *y)
 {
     return x->klen == y->klen &&
            (x->klen == 0 || (x->key[0] == y->key[0] && memcmp(x->key, y->key, x->klen) == 0));
 }
 
-/* Bottom-up merge sort of n slot pointers (tmp holds n more): deterministic
- * O(n log n), so no key set an attacker picks can make it quadratic, which a
- * hash table with a public hash function could not promise. */
-static const struct slot **slots_sort(const struct slot **a, const struct slot **tmp, size_t n)
+/* Bottom-up merge sort of n member pointers (tmp holds n more):
+ * deterministic O(n log n), so no key set an attacker picks can make it
+ * quadratic, which a hash table with a public hash function could not
+ * promise. */
+static const struct json_member **members_sort(const struct json_member **a,
+                                               const struct json_member **tmp, size_t n)
 {
     for (size_t w = 1; w < n; w *= 2) {
         for (size_t lo = 0; lo < n; lo += 2 * w) {
@@ -500,28 +582,51 @@ static const struct slot **slots_sort(const struct slot **a, const struct slot *
             while (j < hi)
                 tmp[k++] = a[j++];
         }
-        const struct slot **t = a;
+        const struct json_member **t = a;
         a = tmp;
         tmp = t;
     }
     return a;
 }
 
-/* Set *dup to the offset of a key of m[0..n) that repeats an earlier one, or
- * to SIZE_MAX when all are distinct; -1 when the sort's scratch memory is
- * refused. Keys are compared decoded, so "a" and "\u0061" are the same key.
- * Small objects, the common case, are checked pairwise. */
-static int object_dups(struct parser *p, const unsigned char *q, const struct slot *m, size_t n,
-                       size_t *dup)
+/* 1 when two keys of m[0..n) might be equal: equal keys have the same
+ * length and end bytes, so they set the same one of 64 bits. No collision
+ * proves every key distinct without comparing pairs. */
+static int keys_may_repeat(const struct json_member *m, size_t n)
 {
-    const struct slot **sorted;
+    uint64_t seen = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t k = m[i].klen;
+        unsigned h = k == 0 ? 0
+                            : (unsigned)(k * 7 + (unsigned char)m[i].key[0] * 3 +
+                                         (unsigned char)m[i].key[k - 1]);
+        uint64_t bit = (uint64_t)1 << (h & 63);
+        if (seen & bit)
+            return 1;
+        seen |= bit;
+    }
+    return 0;
+}
+
+/* Set *dup to the offset of a key of m[0..n) (offsets in off[]) that
+ * repeats an earlier one, or to SIZE_MAX when all are distinct; -1 when the
+ * sort's scratch memory is refused. Keys are compared decoded, so "a" and
+ * "\u0061" are the same key. Small objects, the common case, are checked
+ * pairwise, and only when their keys' signatures collide. */
+static int object_dups(struct parser *p, const unsigned char *q, const struct json_member *m,
+                       const size_t *off, size_t n, size_t *dup)
+{
+    const struct json_member **sorted;
 
     *dup = SIZE_MAX;
     if (n <= DUP_LINEAR_MAX) {
+        if (!keys_may_repeat(m, n))
+            return 0;
         for (size_t j = 1; j < n; j++)
             for (size_t i = 0; i < j; i++)
                 if (key_same(&m[i], &m[j])) {
-                    *dup = m[j].off;
+                    *dup = off[j];
                     return 0;
                 }
         return 0;
@@ -538,93 +643,97 @@ static int object_dups(struct parser *p, const unsigned char *q, const struct sl
     }
     for (size_t i = 0; i < n; i++)
         p->sorted[i] = &m[i];
-    sorted = slots_sort(p->sorted, p->sorted + n, n);
+    sorted = members_sort(p->sorted, p->sorted + n, n);
     for (size_t i = 1; i < n; i++)
         if (key_cmp(sorted[i - 1], sorted[i]) == 0) {
-            *dup = sorted[i]->off;
+            *dup = off[sorted[i] - m];
             break;
         }
     return 0;
 }
 
-/* Members and child nodes in one allocation: members first, nodes after. */
-static int object_fill(struct parser *p, const unsigned char *q, struct json *d,
-                       const struct slot *m, size_t n)
+/* The open object's n members, from the scratch stack into the arena. */
+static int object_fill(struct parser *p, const unsigned char *q, struct json *d, size_t base,
+                       size_t n)
 {
     size_t dup;
     struct json_member *mem;
-    struct json *nodes;
 
-    if (object_dups(p, q, m, n, &dup) < 0)
+    if (object_dups(p, q, p->mems + base, p->offs + base, n, &dup) < 0)
         return -1;
     if (dup != SIZE_MAX) {
         BAD(p, p->buf + dup, "duplicate object key");
         return -1;
     }
-    mem = arena_alloc(p->a, n * (sizeof(*mem) + sizeof(*nodes)));
+    mem = arena_alloc(p->a, n * sizeof(*mem));
     if (mem == NULL) {
         TOOBIG(p, q, "arena cap reached");
         return -1;
     }
-    nodes = (struct json *)(void *)(mem + n);
-    for (size_t i = 0; i < n; i++) {
-        nodes[i] = m[i].v;
-        mem[i].key = m[i].key;
-        mem[i].klen = m[i].klen;
-        mem[i].value = &nodes[i];
-    }
+    memcpy(mem, p->mems + base, n * sizeof(*mem));
     d->u.members = mem;
     return 0;
 }
 
-/* Child nodes and the item array in one allocation: nodes first. */
-static int array_fill(struct parser *p, const unsigned char *q, struct json *d,
-                      const struct slot *m, size_t n)
+/* The open array's n item pointers, from the scratch stack into the arena. */
+static int array_fill(struct parser *p, const unsigned char *q, struct json *d, size_t base,
+                      size_t n)
 {
-    struct json *nodes = arena_alloc(p->a, n * (sizeof(*nodes) + sizeof(nodes)));
-    struct json **items;
+    struct json **items = arena_alloc(p->a, n * sizeof(*items));
 
-    if (nodes == NULL) {
+    if (items == NULL) {
         TOOBIG(p, q, "arena cap reached");
         return -1;
     }
-    items = (struct json **)(void *)(nodes + n);
-    for (size_t i = 0; i < n; i++) {
-        nodes[i] = m[i].v;
-        items[i] = &nodes[i];
-    }
+    memcpy(items, p->items + base, n * sizeof(*items));
     d->u.items = items;
     return 0;
 }
 
-/* The closing bracket at q-1 has been consumed: copy the slots out, release
- * them and fill in the container's own value. */
+/* The closing bracket at q-1 has been consumed: fill in the container's
+ * node from its children on the scratch stack and release them. */
 static const unsigned char *container_close(struct parser *p, const unsigned char *q)
 {
     struct frame f = p->frames[--p->depth];
-    size_t n = p->nslots - f.base;
-    struct json *d = p->depth == 0 ? &p->root : &p->slots[f.base - 1].v;
+    struct json *d = f.node;
+    size_t n;
     int r = 0;
 
     d->type = f.type;
-    d->len = n;
+    d->flags = 0;
     d->u.items = NULL;
-    if (n > 0 && f.type == JSON_OBJECT)
-        r = object_fill(p, q, d, p->slots + f.base, n);
-    else if (n > 0)
-        r = array_fill(p, q, d, p->slots + f.base, n);
-    p->nslots = f.base;
-    p->in_object = p->depth > 0 && p->frames[p->depth - 1].type == JSON_OBJECT;
+    if (f.type == JSON_OBJECT) {
+        n = d->len = p->nmems - f.base;
+        if (n > 0)
+            r = object_fill(p, q, d, f.base, n);
+        p->nmems = f.base;
+    } else {
+        n = d->len = p->nitems - f.base;
+        if (n > 0)
+            r = array_fill(p, q, d, f.base, n);
+        p->nitems = f.base;
+    }
     return r < 0 ? NULL : q;
 }
 
-static const unsigned char *container_open(struct parser *p, const unsigned char *q,
-                                           enum json_type t, enum pstate *next)
+/* Open the container whose bracket is at q, its node d. An empty one is
+ * closed at once; otherwise it is left open (p->depth one more) for its own
+ * loop to fill. */
+static const unsigned char *container_open(struct parser *p, const unsigned char *q, struct json *d,
+                                           enum json_type t)
 {
     unsigned char close = t == JSON_OBJECT ? '}' : ']';
 
     if (p->depth >= p->max_depth)
         return TOOBIG(p, q, "nesting deeper than the depth limit");
+    q = ws_skip(q + 1, p->end);
+    if (q < p->end && *q == close) {
+        d->type = t;
+        d->flags = 0;
+        d->len = 0;
+        d->u.items = NULL;
+        return q + 1;
+    }
     if (p->depth == p->framecap) {
         struct frame *f = scratch_grow(p->frames, &p->framecap, sizeof(*f), p->frame_local);
         if (f == NULL)
@@ -632,45 +741,46 @@ static const unsigned char *container_open(struct parser *p, const unsigned char
         p->frames = f;
     }
     p->frames[p->depth].type = t;
-    p->frames[p->depth].base = p->nslots;
+    p->frames[p->depth].node = d;
+    p->frames[p->depth].base = t == JSON_OBJECT ? p->nmems : p->nitems;
     p->depth++;
-    p->in_object = t == JSON_OBJECT;
-    q = ws_skip(q + 1, p->end);
-    if (q < p->end && *q == close) {
-        *next = P_AFTER;
-        return container_close(p, q + 1);
-    }
-    *next = t == JSON_OBJECT ? P_KEY : P_VALUE;
     return q;
 }
 
 /* ---- parser: states ---- */
 
-static const unsigned char *state_value(struct parser *p, const unsigned char *q, enum pstate *next)
+/* Whitespace, then the first byte of a value, counted against the node
+ * limit; the position of that byte, or NULL. */
+static inline const unsigned char *value_start(struct parser *p, const unsigned char *q)
 {
-    struct json *d;
-    int c;
+    /* The bytes a value can start with. */
+    static const unsigned char first[256] = {
+        ['"'] = 1, ['['] = 1, ['{'] = 1, ['t'] = 1, ['f'] = 1, ['n'] = 1,
+        ['-'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+        ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    };
 
-    q = ws_skip(q, p->end);
-    c = q < p->end ? *q : -1;
-    if (c != '"' && c != '[' && c != '{' && c != 't' && c != 'f' && c != 'n' && c != '-' &&
-        !IS_DIGIT(c))
+    if (q < p->end && *q <= ' ')
+        q = ws_skip(q, p->end);
+    if (q == p->end || !first[*q])
         return BAD(p, q, "expected a value");
     if (++p->nodes > p->max_nodes)
         return TOOBIG(p, q, "more values than the node limit");
-    /* A container's slot is taken before it opens, so its children's slots
-     * follow it. */
-    if ((d = value_dest(p)) == NULL)
-        return TOOBIG(p, q, "out of memory");
-    *next = P_AFTER;
-    switch (c) {
+    return q;
+}
+
+/* The value whose first byte value_start found at q, into its node d. */
+static inline __attribute__((always_inline)) const unsigned char *
+value_get(struct parser *p, const unsigned char *q, struct json *d)
+{
+    switch (*q) {
     case '"':
         d->type = JSON_STRING;
-        return string_get(p, q, &d->u.s, &d->len);
+        return string_get(p, q, &d->u.s, &d->len, &d->flags);
     case '[':
-        return container_open(p, q, JSON_ARRAY, next);
+        return container_open(p, q, d, JSON_ARRAY);
     case '{':
-        return container_open(p, q, JSON_OBJECT, next);
+        return container_open(p, q, d, JSON_OBJECT);
     case 't':
     case 'f':
     case 'n':
@@ -680,65 +790,120 @@ static const unsigned char *state_value(struct parser *p, const unsigned char *q
     }
 }
 
-static const unsigned char *state_key(struct parser *p, const unsigned char *q, enum pstate *next)
+/* One member's key and colon, onto the member stack; the position after
+ * the colon. */
+static inline const unsigned char *member_key(struct parser *p, const unsigned char *q,
+                                              struct json_member **out)
 {
-    struct slot *s;
+    struct json_member *m;
+    size_t n, off;
 
-    q = ws_skip(q, p->end);
+    if (q < p->end && *q <= ' ')
+        q = ws_skip(q, p->end);
     if (q == p->end || *q != '"')
         return BAD(p, q, "expected a string key");
-    if (p->nslots == p->slotcap) {
-        s = scratch_grow(p->slots, &p->slotcap, sizeof(*s), p->slot_local);
-        if (s == NULL)
-            return TOOBIG(p, q, "out of memory");
-        p->slots = s;
-    }
-    s = &p->slots[p->nslots++];
-    s->off = (size_t)(q - p->buf);
-    if ((q = string_get(p, q, &s->key, &s->klen)) == NULL)
+    if (mems_room(p) < 0)
+        return TOOBIG(p, q, "out of memory");
+    off = (size_t)(q - p->buf);
+    p->offs[p->nmems] = off;
+    m = &p->mems[p->nmems++];
+    if ((q = string_get(p, q, &m->key, &n, &m->flags)) == NULL)
         return NULL;
-    q = ws_skip(q, p->end);
+    if (n > UINT32_MAX)
+        return TOOBIG(p, p->buf + off, "key longer than 4 GiB");
+    m->klen = (uint32_t)n;
+    if (q < p->end && *q <= ' ')
+        q = ws_skip(q, p->end);
     if (q == p->end || *q != ':')
         return BAD(p, q, "expected ':'");
-    *next = P_VALUE;
+    *out = m;
     return q + 1;
 }
 
-static const unsigned char *state_after(struct parser *p, const unsigned char *q, enum pstate *next)
+/*
+ * The members of the innermost open object from q on: after a member's
+ * value when after is set, else at a key. The loop runs until a value opens
+ * a container (whose own loop then takes over) or the object closes, so a
+ * run of scalar members never leaves it.
+ */
+static const unsigned char *object_run(struct parser *p, const unsigned char *q, int after)
 {
-    unsigned char close = p->in_object ? '}' : ']';
+    size_t depth = p->depth;
 
-    if (p->depth == 0) {
-        *next = P_DONE;
-        return q;
+    for (;;) {
+        if (!after) {
+            struct json_member *m;
+            if ((q = member_key(p, q, &m)) == NULL || (q = value_start(p, q)) == NULL)
+                return NULL;
+            if ((m->value = node_take(p)) == NULL)
+                return TOOBIG(p, q, "arena cap reached");
+            if ((q = value_get(p, q, m->value)) == NULL || p->depth != depth)
+                return q;
+        }
+        after = 0;
+        if (q < p->end && *q <= ' ')
+            q = ws_skip(q, p->end);
+        if (q < p->end && *q == ',') {
+            q++;
+            continue;
+        }
+        if (q < p->end && *q == '}')
+            return container_close(p, q + 1);
+        return BAD(p, q, "expected ',' or '}'");
     }
-    q = ws_skip(q, p->end);
-    if (q < p->end && *q == ',') {
-        *next = p->in_object ? P_KEY : P_VALUE;
-        return q + 1;
-    }
-    if (q < p->end && *q == close)
-        return container_close(p, q + 1);
-    return BAD(p, q, p->in_object ? "expected ',' or '}'" : "expected ',' or ']'");
 }
 
-static enum json_status parse_run(struct parser *p)
+/* The items of the innermost open array; as object_run. */
+static const unsigned char *array_run(struct parser *p, const unsigned char *q, int after)
 {
-    const unsigned char *q = p->buf;
-    enum pstate s = P_VALUE;
+    size_t depth = p->depth;
 
-    while (q != NULL && s != P_DONE) {
-        switch (s) {
-        case P_VALUE:
-            q = state_value(p, q, &s);
-            break;
-        case P_KEY:
-            q = state_key(p, q, &s);
-            break;
-        default:
-            q = state_after(p, q, &s);
-            break;
+    for (;;) {
+        if (!after) {
+            struct json *d;
+            if ((q = value_start(p, q)) == NULL)
+                return NULL;
+            if (items_room(p) < 0)
+                return TOOBIG(p, q, "out of memory");
+            if ((d = node_take(p)) == NULL)
+                return TOOBIG(p, q, "arena cap reached");
+            p->items[p->nitems++] = d;
+            if ((q = value_get(p, q, d)) == NULL || p->depth != depth)
+                return q;
         }
+        after = 0;
+        if (q < p->end && *q <= ' ')
+            q = ws_skip(q, p->end);
+        if (q < p->end && *q == ',') {
+            q++;
+            continue;
+        }
+        if (q < p->end && *q == ']')
+            return container_close(p, q + 1);
+        return BAD(p, q, "expected ',' or ']'");
+    }
+}
+
+/* The root value, then the innermost open container's loop until none is
+ * open. A loop that closed its container hands over to its parent, after
+ * that value; one that opened a child hands over to the child's first key
+ * or item. */
+static enum json_status parse_run(struct parser *p, struct json **root)
+{
+    const unsigned char *q = value_start(p, p->buf);
+    int after = 0;
+
+    if (q != NULL && (*root = node_take(p)) == NULL)
+        q = TOOBIG(p, q, "arena cap reached");
+    if (q != NULL)
+        q = value_get(p, q, *root);
+    while (q != NULL && p->depth > 0) {
+        size_t depth = p->depth;
+        if (p->frames[depth - 1].type == JSON_OBJECT)
+            q = object_run(p, q, after);
+        else
+            q = array_run(p, q, after);
+        after = p->depth < depth;
     }
     if (q != NULL && ws_skip(q, p->end) != p->end)
         BAD(p, ws_skip(q, p->end), "trailing data after the value");
@@ -749,7 +914,7 @@ enum json_status json_parse(struct arena *a, const char *buf, size_t len,
                             const struct json_limits *lim, struct json **out, struct err *err)
 {
     struct parser p;
-    enum json_status st;
+    struct json *root = NULL;
 
     if (lim == NULL)
         lim = &json_default_limits;
@@ -759,7 +924,7 @@ enum json_status json_parse(struct arena *a, const char *buf, size_t len,
         buf = "";
         len = 0;
     }
-    memset(&p, 0, offsetof(struct parser, slot_local));
+    memset(&p, 0, offsetof(struct parser, item_local));
     p.a = a;
     p.buf = (const unsigned char *)buf;
     p.end = p.buf + len;
@@ -767,8 +932,11 @@ enum json_status json_parse(struct arena *a, const char *buf, size_t len,
     p.status = JSON_OK;
     p.max_nodes = lim->max_nodes;
     p.max_depth = lim->max_depth;
-    p.slots = p.slot_local;
-    p.slotcap = LOCAL_SLOTS;
+    p.items = p.item_local;
+    p.itemcap = LOCAL_KIDS;
+    p.mems = p.mem_local;
+    p.offs = p.off_local;
+    p.memcap = LOCAL_KIDS;
     p.frames = p.frame_local;
     p.framecap = LOCAL_FRAMES;
     *out = NULL;
@@ -777,19 +945,17 @@ enum json_status json_parse(struct arena *a, const char *buf, size_t len,
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         BAD(&p, p.buf, "byte-order mark");
     else
-        parse_run(&p);
-    if (p.slots != p.slot_local)
-        xfree(p.slots);
+        parse_run(&p, &root);
+    if (p.items != p.item_local)
+        xfree(p.items);
+    if (p.mems != p.mem_local)
+        xfree(p.mems);
+    if (p.offs != p.off_local)
+        xfree(p.offs);
     if (p.frames != p.frame_local)
         xfree(p.frames);
     xfree(p.sorted);
-    st = p.status;
-    if (st == JSON_OK && (*out = arena_alloc(a, sizeof(**out))) == NULL)
-        TOOBIG(&p, p.end, "arena cap reached");
-    if (p.status == JSON_OK)
-        **out = p.root;
-    else
-        *out = NULL;
+    *out = p.status == JSON_OK ? root : NULL;
     return p.status;
 }
 
@@ -809,6 +975,7 @@ static struct json *node_new(struct arena *a, enum json_type t, const char *s, s
         memcpy(d, s, n);
     }
     v->type = t;
+    v->flags = 0;
     v->len = n;
     v->u.s = d;
     return v;
@@ -1006,15 +1173,52 @@ static int wout_grow(struct wout *w, size_t n)
     return 0;
 }
 
+/* Copy n bytes; short runs (most keys and values) with a few fixed-size
+ * moves instead of a call. Every load stays inside s[0..n). */
+static inline void bytes_copy(char *d, const char *s, size_t n)
+{
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n > 0) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
+/* Make room for n more bytes at w->p. */
+static inline int wout_need(struct wout *w, size_t n)
+{
+    return n <= w->room ? 0 : wout_grow(w, n);
+}
+
+/* Append n bytes the caller made room for. */
+static inline void wout_raw(struct wout *w, const void *s, size_t n)
+{
+    memcpy(w->p, s, n);
+    w->p += n;
+    w->room -= n;
+}
+
 static inline int wout_put(struct wout *w, const void *s, size_t n)
 {
     if (n == 0)
         return 0;
-    if (n > w->room && wout_grow(w, n) < 0)
+    if (wout_need(w, n) < 0)
         return -1;
-    memcpy(w->p, s, n);
-    w->p += n;
-    w->room -= n;
+    wout_raw(w, s, n);
     return 0;
 }
 
@@ -1070,7 +1274,37 @@ static int string_write(struct wout *w, const char *s, size_t n)
     return wout_byte(w, '"');
 }
 
-static int scalar_write(struct wout *w, const struct json *v)
+/* A string whose bytes are known to need no escape (JSON_F_PLAIN) is copied
+ * between its quotes in one piece; any other is checked and escaped. */
+static inline int text_write(struct wout *w, const char *s, size_t n, uint32_t flags)
+{
+    if (s == NULL && n != 0)
+        return -1;
+    if (!(flags & JSON_F_PLAIN) || n >= SIZE_MAX - 2)
+        return string_write(w, s, n);
+    if (wout_need(w, n + 2) < 0)
+        return -1;
+    *w->p = '"';
+    bytes_copy(w->p + 1, s, n);
+    w->p[n + 1] = '"';
+    w->p += n + 2;
+    w->room -= n + 2;
+    return 0;
+}
+
+/* A number's lexeme, which the parser or json_new_number validated. */
+static inline int lexeme_write(struct wout *w, const struct json *v)
+{
+    if (v->len == 0 || v->u.s == NULL || wout_need(w, v->len) < 0)
+        return -1;
+    bytes_copy(w->p, v->u.s, v->len);
+    w->p += v->len;
+    w->room -= v->len;
+    return 0;
+}
+
+/* A scalar or an empty container. */
+static inline __attribute__((always_inline)) int value_write(struct wout *w, const struct json *v)
 {
     switch (v->type) {
     case JSON_NULL:
@@ -1080,62 +1314,117 @@ static int scalar_write(struct wout *w, const struct json *v)
     case JSON_TRUE:
         return wout_put(w, "true", 4);
     case JSON_NUMBER:
-        return v->len > 0 && v->u.s != NULL ? wout_put(w, v->u.s, v->len) : -1;
+        return lexeme_write(w, v);
     case JSON_STRING:
-        return v->len == 0 || v->u.s != NULL ? string_write(w, v->u.s, v->len) : -1;
+        return text_write(w, v->u.s, v->len, v->flags);
+    case JSON_ARRAY:
+        return wout_put(w, "[]", 2);
+    case JSON_OBJECT:
+        return wout_put(w, "{}", 2);
     default:
         return -1;
     }
 }
 
-/* Write the separator, key and colon before the next child of the innermost
- * open container, closing finished containers on the way. 1 with the child
- * in *v, 0 when the walk is over, -1 on failure. */
-static int write_next(struct wout *out, struct twalk *w, const struct json **v)
+static int is_open_container(const struct json *v)
 {
-    while (w->n > 0) {
-        struct wframe *f = &w->f[w->n - 1];
-        size_t i = f->i++;
-        if (i == f->a->len) {
-            w->n--;
-            if (wout_byte(out, f->a->type == JSON_OBJECT ? '}' : ']') < 0)
-                return -1;
-            continue;
-        }
-        if (i > 0 && wout_byte(out, ',') < 0)
-            return -1;
-        if (f->a->type == JSON_ARRAY) {
-            *v = f->a->u.items[i];
-            return 1;
-        }
-        const struct json_member *m = &f->a->u.members[i];
-        if ((m->key == NULL && m->klen != 0) || string_write(out, m->key, m->klen) < 0 ||
-            wout_byte(out, ':') < 0)
-            return -1;
-        *v = m->value;
-        return 1;
-    }
+    return is_container(v) && v->len > 0;
+}
+
+/* Open a non-empty container: its bracket, and a frame for its children. A
+ * NULL item or member array can only come from an engine edit gone wrong; it
+ * fails the write rather than producing something else. */
+static int open_write(struct wout *out, struct twalk *w, const struct json *v)
+{
+    if (v->u.items == NULL || wout_byte(out, v->type == JSON_OBJECT ? '{' : '[') < 0)
+        return -1;
+    return walk_push(w, v, NULL);
+}
+
+/* The member's separator, key and colon: reserved and copied in one piece
+ * when the key is plain. */
+static inline int key_write(struct wout *out, const struct json_member *m, int comma)
+{
+    size_t n = m->klen;
+
+    if (m->key == NULL && n != 0)
+        return -1;
+    if (!(m->flags & JSON_F_PLAIN))
+        return (comma && wout_byte(out, ',') < 0) || string_write(out, m->key, n) < 0 ||
+                       wout_byte(out, ':') < 0
+                   ? -1
+                   : 0;
+    if (wout_need(out, n + 3 + (size_t)comma) < 0)
+        return -1;
+    *out->p = ',';
+    out->p += comma;
+    out->p[0] = '"';
+    bytes_copy(out->p + 1, m->key, n);
+    out->p[n + 1] = '"';
+    out->p[n + 2] = ':';
+    out->p += n + 3;
+    out->room -= n + 3 + (size_t)comma;
     return 0;
 }
 
-/* A NULL node or member array can only come from an engine edit gone wrong;
- * it fails the write rather than producing something else. */
+/* Write the children of the container on top of the walk, from its next one
+ * on, until one is a non-empty container (opened and pushed) or the last is
+ * written (closed and popped). 0, or -1 on failure. */
+static int members_write(struct wout *out, struct twalk *w)
+{
+    struct wframe *f = &w->f[w->n - 1];
+    const struct json *o = f->a;
+
+    for (size_t i = f->i; i < o->len; i++) {
+        const struct json_member *m = &o->u.members[i];
+        const struct json *v = m->value;
+        if (key_write(out, m, i > 0) < 0 || v == NULL)
+            return -1;
+        if (is_open_container(v)) {
+            f->i = i + 1;
+            return open_write(out, w, v);
+        }
+        if (value_write(out, v) < 0)
+            return -1;
+    }
+    w->n--;
+    return wout_byte(out, '}');
+}
+
+static int items_write(struct wout *out, struct twalk *w)
+{
+    struct wframe *f = &w->f[w->n - 1];
+    const struct json *a = f->a;
+
+    for (size_t i = f->i; i < a->len; i++) {
+        const struct json *v = a->u.items[i];
+        if ((i > 0 && wout_byte(out, ',') < 0) || v == NULL)
+            return -1;
+        if (is_open_container(v)) {
+            f->i = i + 1;
+            return open_write(out, w, v);
+        }
+        if (value_write(out, v) < 0)
+            return -1;
+    }
+    w->n--;
+    return wout_byte(out, ']');
+}
+
 static int tree_write(struct wout *out, const struct json *v, struct twalk *w)
 {
-    int more;
-
-    do {
-        if (v == NULL)
+    if (v == NULL)
+        return -1;
+    if (!is_open_container(v))
+        return value_write(out, v);
+    if (open_write(out, w, v) < 0)
+        return -1;
+    while (w->n > 0) {
+        const struct json *c = w->f[w->n - 1].a;
+        if ((c->type == JSON_OBJECT ? members_write(out, w) : items_write(out, w)) < 0)
             return -1;
-        if (!is_container(v)) {
-            if (scalar_write(out, v) < 0)
-                return -1;
-        } else if (wout_byte(out, v->type == JSON_OBJECT ? '{' : '[') < 0 ||
-                   (v->len > 0 && v->u.items == NULL) || walk_push(w, v, NULL) < 0) {
-            return -1;
-        }
-    } while ((more = write_next(out, w, &v)) > 0);
-    return more;
+    }
+    return 0;
 }
 
 /* Commit what was written; on failure zero it and drop it, so a caller
@@ -1169,8 +1458,21 @@ int json_write_string(struct buf *out, const char *s, size_t n)
 {
     struct wout o = {out, NULL, NULL, 0};
     size_t start = out->len;
+    const unsigned char *u = (const unsigned char *)s;
+    char *d;
 
     if (s == NULL && n != 0)
         return -1;
+    /* Printable ASCII without a quote or backslash (names, pseudonyms) is
+     * its own escaped form: one reservation, one copy. */
+    if (n == 0 || (n < SIZE_MAX - 2 && scan_special(u, u + n) == u + n)) {
+        if ((d = buf_reserve(out, n + 2)) == NULL)
+            return -1;
+        d[0] = '"';
+        bytes_copy(d + 1, s, n);
+        d[n + 1] = '"';
+        buf_commit(out, n + 2);
+        return 0;
+    }
     return write_done(&o, start, string_write(&o, s, n));
 }

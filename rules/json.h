@@ -40,15 +40,29 @@ enum json_type {
 
 struct json;
 
+/*
+ * JSON_F_PLAIN, in a string node's flags (or a member's flags, for its key),
+ * promises that the bytes are well-formed UTF-8 holding no '"', '\\' or
+ * control character, so the writer copies them without looking. The parser
+ * sets it on the strings it returns without decoding (those that held no
+ * escape); constructors return flags 0, and a 0 only means "check when
+ * writing". Whoever changes s or len of a string node, or key or klen of a
+ * member, in place must clear the flag (or set it only where the new bytes
+ * provably qualify): the writer trusts it.
+ */
+#define JSON_F_PLAIN 1u
+
 struct json_member {
     const char *key; /* decoded UTF-8 */
-    size_t klen;
+    uint32_t klen;   /* keys are below 4 GiB: the parser refuses longer ones */
+    uint32_t flags;  /* JSON_F_PLAIN for the key */
     struct json *value;
 };
 
 struct json {
     enum json_type type;
-    size_t len; /* bytes of s, or number of items/members */
+    uint32_t flags; /* JSON_F_PLAIN (strings only) */
+    size_t len;     /* bytes of s, or number of items/members */
     union {
         const char *s;
         struct json **items;
@@ -76,8 +90,9 @@ extern const struct json_limits json_default_limits;
  * in a (and pointing into buf, which must outlive the tree). On any other
  * status *out is NULL and err says what and at which byte offset, never
  * quoting the input. lim may be NULL for the defaults. Besides the arena, a
- * parse uses scratch memory bounded by the limits (about 48 bytes per value
- * of the open containers), freed before it returns.
+ * parse uses scratch memory bounded by the limits (at most 32 bytes per value
+ * of the open containers), freed before it returns. An object key of 4 GiB or
+ * more is JSON_TOOBIG.
  */
 enum json_status json_parse(struct arena *a, const char *buf, size_t len,
                             const struct json_limits *lim, struct json **out, struct err *err);

@@ -11,7 +11,8 @@
  *      PCRE2 and judges each one (the built-in's C check; for custom
  *      detectors the validator, then the context words);
  *   4. the matches are sorted and overlaps resolved: earliest start, then
- *      longest, then lowest detector index.
+ *      longest, then lowest detector index; a loser that reaches past the
+ *      winner keeps that tail, so no matched byte is left out.
  * Any PCRE2 error, including the match and depth limits, ends the scan with
  * PII_LIMIT: the caller fails the payload closed.
  */
@@ -47,7 +48,8 @@ struct pii_det {
     size_t ncontext;
     size_t window;
     size_t min_len;
-    unsigned cls; /* C_* classes of which a string must hold one; 0: none */
+    uint32_t re_min; /* PCRE2's own minimum match length, in characters */
+    unsigned cls;    /* C_* classes of which a string must hold one; 0: none */
 };
 
 /*
@@ -221,9 +223,12 @@ struct pii_set {
     /* What every detector needs, summed up: a string shorter than
      * quick_len, with fewer digits than quick_digits and none of the
      * classes in quick_cls (or, from quick_long bytes on, quick_cls_long)
-     * can match none. Most replay strings look like that and stop there. */
-    size_t quick_len, quick_digits, quick_long;
-    unsigned quick_cls, quick_cls_long;
+     * can match none, provided it also fails the detectors that need both
+     * digits and a class (ipv4): fewer digits than quick_both_digits or
+     * none of quick_both_cls. Most replay strings, and the short integers
+     * of ids, look like that and stop there. */
+    size_t quick_len, quick_digits, quick_long, quick_both_digits;
+    unsigned quick_cls, quick_cls_long, quick_both_cls;
 };
 
 struct pii_scanner {
@@ -265,6 +270,7 @@ struct pii_set *pii_set_new(void)
     set->quick_len = SIZE_MAX;
     set->quick_digits = SIZE_MAX;
     set->quick_long = SIZE_MAX;
+    set->quick_both_digits = SIZE_MAX;
     set->gctx = pcre2_general_context_create(pcre_alloc, pcre_free, NULL);
     if (set->gctx != NULL)
         set->cctx = pcre2_compile_context_create(set->gctx);
@@ -356,7 +362,11 @@ static void quick_add(struct pii_set *set, const struct pii_det *d)
 {
     size_t digits = d->builtin ? d->builtin->min_digits : 0;
 
-    if (digits > 0) {
+    if (digits > 0 && d->cls != 0) {
+        /* rejected by too few digits or by no class: either will do */
+        set->quick_both_digits = digits < set->quick_both_digits ? digits : set->quick_both_digits;
+        set->quick_both_cls |= d->cls;
+    } else if (digits > 0) {
         set->quick_digits = digits < set->quick_digits ? digits : set->quick_digits;
     } else if (d->cls != 0) {
         set->quick_cls_long |= d->cls;
@@ -395,6 +405,8 @@ static int set_push(struct pii_set *set, struct pii_det *d, struct err *err)
         set->cap = cap;
     }
     d->cls = need_classes(d->builtin);
+    if (pcre2_pattern_info(d->code, PCRE2_INFO_MINLENGTH, &d->re_min) != 0)
+        d->re_min = 0;
     set->det[set->n] = *d;
     quick_add(set, d);
     if (d->min_len < set->min_len)
@@ -544,13 +556,31 @@ static int hits_push(struct hits *h, size_t start, size_t end, int detector)
     return 0;
 }
 
+/* Luhn over the digits of a custom match only: a pattern like POL[0-9]{10}
+ * carries its check digit among letters the built-in card validator would
+ * refuse. */
+static int custom_luhn_valid(const char *s, size_t n)
+{
+    char digits[64];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            continue;
+        if (k == sizeof(digits))
+            return 0;
+        digits[k++] = s[i];
+    }
+    return pii_luhn_valid(digits, k);
+}
+
 /* A custom detector's validator and context words. A rejected match is
  * skipped whole, as a find-all-then-filter would, which keeps a scan linear
  * whatever the pattern. */
 static enum pii_verdict custom_judge(const struct pii_det *d, const char *s, size_t n, size_t start,
                                      size_t end)
 {
-    if (d->validator == PII_VALIDATE_LUHN && !pii_luhn_valid(s + start, end - start))
+    if (d->validator == PII_VALIDATE_LUHN && !custom_luhn_valid(s + start, end - start))
         return PII_REJECT_SKIP;
     if (d->validator == PII_VALIDATE_MOD97 && !pii_mod97_valid(s + start, end - start))
         return PII_REJECT_SKIP;
@@ -567,7 +597,10 @@ static enum pii_status scan_detector(struct pii_scanner *sc, int idx, const char
     pcre2_match_data *md = sc->md[idx];
     size_t off = 0;
 
-    while (off <= n) {
+    /* A tail shorter than the pattern's minimum length cannot match (PCRE2
+     * itself gives up there without trying), so the call that would only
+     * say so after a match that ends near the end is skipped. */
+    while (off <= n && (d->re_min == 0 || n - off >= d->re_min)) {
         int rc = d->jit ? pcre2_jit_match(d->code, (PCRE2_SPTR)s, n, off, 0, md, sc->mctx)
                         : pcre2_match(d->code, (PCRE2_SPTR)s, n, off, 0, md, sc->mctx);
         PCRE2_SIZE *ov;
@@ -639,23 +672,57 @@ static void matches_sort(struct pii_match *m, size_t n)
     }
 }
 
-/* Sorted, a match that overlaps the one kept before it lost to it. */
+/* Sorted, a match that overlaps the one kept before it lost to it. A loser
+ * that reaches past the winner keeps the part past it, so the result covers
+ * every byte some detector matched: resolving an overlap never unmasks the
+ * tail of a value. */
 static size_t matches_resolve(struct pii_match *m, size_t n)
 {
     size_t k = 0;
 
     matches_sort(m, n);
-    for (size_t i = 0; i < n; i++)
-        if (k == 0 || m[i].start >= m[k - 1].end)
-            m[k++] = m[i];
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && m[i].start < m[k - 1].end) {
+            if (m[i].end <= m[k - 1].end)
+                continue;
+            m[i].start = m[k - 1].end;
+        }
+        m[k++] = m[i];
+    }
     return k;
+}
+
+/* Steps 3 and 4 for a string the quick gate let through. Kept out of line
+ * so the gate, which most strings stop at, stays a small leaf. */
+static __attribute__((noinline)) enum pii_status scan_detectors(struct pii_scanner *sc,
+                                                                struct arena *a, struct features *f,
+                                                                struct pii_match **out,
+                                                                size_t *count)
+{
+    const struct pii_set *set = sc->set;
+    const char *s = f->s;
+    size_t n = f->n;
+    struct hits h = {a, NULL, 0, 0};
+
+    for (size_t i = 0; i < set->n; i++) {
+        const struct pii_det *d = &set->det[i];
+        enum pii_status st;
+
+        if (n < d->min_len || (d->builtin != NULL && !builtin_wanted(d->builtin, d->cls, f)))
+            continue;
+        st = scan_detector(sc, (int)i, s, n, &h);
+        if (st != PII_OK)
+            return st;
+    }
+    *count = matches_resolve(h.m, h.n);
+    *out = *count ? h.m : NULL;
+    return PII_OK;
 }
 
 enum pii_status pii_scan(struct pii_scanner *sc, struct arena *a, const char *s, size_t n,
                          struct pii_match **out, size_t *count)
 {
     const struct pii_set *set = sc->set;
-    struct hits h = {a, NULL, 0, 0};
     struct features f;
 
     *out = NULL;
@@ -670,19 +737,8 @@ enum pii_status pii_scan(struct pii_scanner *sc, struct arena *a, const char *s,
         s = "";
     features_init(&f, s, n, set->has_builtin);
     if (n < set->quick_len && f.digits < set->quick_digits &&
-        (f.any & (n >= set->quick_long ? set->quick_cls_long : set->quick_cls)) == 0)
+        (f.any & (n >= set->quick_long ? set->quick_cls_long : set->quick_cls)) == 0 &&
+        (f.digits < set->quick_both_digits || (f.any & set->quick_both_cls) == 0))
         return PII_OK;
-    for (size_t i = 0; i < set->n; i++) {
-        const struct pii_det *d = &set->det[i];
-        enum pii_status st;
-
-        if (n < d->min_len || (d->builtin != NULL && !builtin_wanted(d->builtin, d->cls, &f)))
-            continue;
-        st = scan_detector(sc, (int)i, s, n, &h);
-        if (st != PII_OK)
-            return st;
-    }
-    *count = matches_resolve(h.m, h.n);
-    *out = *count ? h.m : NULL;
-    return PII_OK;
+    return scan_detectors(sc, a, &f, out, count);
 }

@@ -100,7 +100,9 @@ void pii_scanner_free(struct pii_scanner *sc);
  * Find every detector match in s[0..n). *out (allocated in a, NULL when
  * *count is 0) is sorted by start and non-overlapping: of overlapping
  * matches the earliest wins, then the longest, then the lowest detector
- * index. s need not be NUL-terminated and may be invalid UTF-8.
+ * index; a loser that extends past the winner is kept from the winner's end
+ * on, so every byte any detector matched is covered. s need not be
+ * NUL-terminated and may be invalid UTF-8.
  */
 enum pii_status pii_scan(struct pii_scanner *sc, struct arena *a, const char *s, size_t n,
                          struct pii_match **out, size_t *count);

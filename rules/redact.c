@@ -41,15 +41,15 @@ void redact_count(struct walk *w, size_t i, uint64_t n)
 }
 
 static const char *const struct_rule_ids[SRULE_COUNT] = {
-    [SRULE_INPUT_MASK] = "inputs.default",
-    [SRULE_MESSAGE] = "form.message",
-    [SRULE_KEY_CLASH] = "keys.clash",
+    [SRULE_INPUT_MASK] = "inputs.default", [SRULE_MESSAGE] = "form.message",
+    [SRULE_KEY_CLASH] = "keys.clash",      [SRULE_BLOCK] = "block",
+    [SRULE_TEXT_MASK] = "text.mask",       [SRULE_DATA_URL] = "data_url",
 };
 
 static const enum action struct_rule_actions[SRULE_COUNT] = {
-    [SRULE_INPUT_MASK] = ACTION_MASK,
-    [SRULE_MESSAGE] = ACTION_REDACT,
-    [SRULE_KEY_CLASH] = ACTION_DROP,
+    [SRULE_INPUT_MASK] = ACTION_MASK, [SRULE_MESSAGE] = ACTION_REDACT,
+    [SRULE_KEY_CLASH] = ACTION_DROP,  [SRULE_BLOCK] = ACTION_DROP,
+    [SRULE_TEXT_MASK] = ACTION_MASK,  [SRULE_DATA_URL] = ACTION_DROP,
 };
 
 int walk_init(struct walk *w, const struct redact_env *env, struct arena *a,
@@ -95,16 +95,21 @@ static size_t mask_len(const struct walk *w, const char *s, size_t n)
     return w->pol->mask_length ? w->pol->mask_length : utf8_chars(s, n);
 }
 
+/* The node and its bytes in one allocation: a form batch masks every input. */
 struct json *redact_mask_string(struct walk *w, const char *s, size_t n)
 {
     size_t m = mask_len(w, s, n);
-    char *d = arena_alloc(w->a, m + 1);
+    struct json *v;
+    char *d;
 
-    if (d == NULL)
+    if (m > SIZE_MAX - sizeof(*v) - 1 || (v = arena_alloc(w->a, sizeof(*v) + m + 1)) == NULL)
         return NULL;
+    d = (char *)(v + 1);
     memset(d, '*', m);
     d[m] = '\0';
-    return json_new_string(w->a, d, m);
+    *v =
+        (struct json){.type = JSON_STRING, .flags = JSON_F_PLAIN /* all '*' */, .len = m, .u.s = d};
+    return v;
 }
 
 /* Upper bound of the bytes one match's replacement takes. */
@@ -208,16 +213,14 @@ static int splice_matches(struct walk *w, const char *s, size_t n, const struct 
     return 0;
 }
 
-int redact_text(struct walk *w, const char *s, size_t n, const char **out, size_t *outn, int *drop)
+/* What redact_text does once pii_scan has answered something other than
+ * "nothing found". */
+static int scan_found(struct walk *w, enum pii_status st, const char *s, size_t n,
+                      const struct pii_match *m, size_t cnt, const char **out, size_t *outn,
+                      int *drop)
 {
-    struct pii_match *m;
-    size_t cnt = 0;
-    enum pii_status st;
     int changed = 0;
 
-    *out = s;
-    *outn = n;
-    st = pii_scan(w->env->scanner, w->a, s, n, &m, &cnt);
     if (st == PII_LIMIT)
         return walk_fail(w, REDACT_LIMIT, "a detector reached its regex limit; payload dropped");
     if (st != PII_OK)
@@ -229,18 +232,132 @@ int redact_text(struct walk *w, const char *s, size_t n, const char **out, size_
             *drop = 1;
         changed |= r->action != ACTION_KEEP;
     }
-    if (cnt == 0)
-        return 0;
     if (*drop || !changed)
         return 1;
     return splice_matches(w, s, n, m, cnt, out, outn) ? -1 : 1;
 }
 
-static int path_push(struct walk *w, const char *key, size_t klen, size_t index)
+/* redact_text, with the common answer (nothing found) handled inline. */
+static inline int scan_text(struct walk *w, const char *s, size_t n, const char **out, size_t *outn,
+                            int *drop)
+{
+    struct pii_match *m;
+    size_t cnt = 0;
+    enum pii_status st = pii_scan(w->env->scanner, w->a, s, n, &m, &cnt);
+
+    *out = s;
+    *outn = n;
+    if (st == PII_OK && cnt == 0)
+        return 0;
+    return scan_found(w, st, s, n, m, cnt, out, outn, drop);
+}
+
+int redact_text(struct walk *w, const char *s, size_t n, const char **out, size_t *outn, int *drop)
+{
+    return scan_text(w, s, n, out, outn, drop);
+}
+
+/*
+ * The key memo. pii_scan is a pure function of the scanner and the bytes, so
+ * a key the detectors found nothing in needs no second scan in the same
+ * payload, and a payload repeats a small vocabulary of keys thousands of
+ * times ("type", "id", "attributes"). Keys of up to 16 bytes are remembered
+ * exactly, as their length and their bytes packed into two words, so a hit
+ * is a comparison of every byte, never a guess. Only "no match" is
+ * remembered: a key a detector matched is scanned (and counted) every time.
+ * Values are not remembered: they repeat too little to pay for the lookup.
+ */
+struct memo_key {
+    uint64_t w0, w1;
+    uint32_t tag;
+};
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Loads that stay inside s[0..n): two overlapping ones cover every byte, and
+ * the overlap holds the same bytes from both. */
+static inline void memo_pack(const char *s, size_t n, uint64_t *w0, uint64_t *w1)
+{
+    uint32_t x, y;
+
+    *w0 = *w1 = 0;
+    if (n >= 8) {
+        memcpy(w0, s, 8);
+        memcpy(w1, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        *w0 = x | (uint64_t)y << (8 * (n - 4));
+    } else if (n > 0) {
+        *w0 = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+              (uint64_t)(unsigned char)s[n - 1] << 16;
+    }
+}
+#else
+static inline void memo_pack(const char *s, size_t n, uint64_t *w0, uint64_t *w1)
+{
+    unsigned char b[16] = {0};
+
+    memcpy(b, s, n);
+    memcpy(w0, b, 8);
+    memcpy(w1, b + 8, 8);
+}
+#endif
+
+/* The set of two slots for key s[0..n), or NULL when s is too long to
+ * remember. The hash reads the first word only: keys sharing eight bytes
+ * and a length are rare, and then share a set, whose slots compare all. */
+static inline struct memo_slot *memo_set(struct walk *w, const char *s, size_t n,
+                                         struct memo_key *k)
+{
+    if (n > 16 || (s == NULL && n != 0))
+        return NULL;
+    memo_pack(s, n, &k->w0, &k->w1);
+    k->tag = (uint32_t)n + 1;
+    return &w->memo[2 * (((k->w0 + n) * 0x9E3779B97F4A7C15u) >> 40 & (MEMO_SETS - 1))];
+}
+
+static inline int memo_same(const struct memo_slot *m, const struct memo_key *k)
+{
+    return m->tag == k->tag && m->w0 == k->w0 && m->w1 == k->w1;
+}
+
+/* A memo miss: scan, and remember s when nothing was found, the set's
+ * older slot making room. */
+static __attribute__((noinline)) int scan_miss(struct walk *w, struct memo_slot *set,
+                                               const struct memo_key *k, const char *s, size_t n,
+                                               const char **out, size_t *outn, int *drop)
+{
+    int r = redact_text(w, s, n, out, outn, drop);
+
+    if (r == 0 && set != NULL) {
+        set[1] = set[0];
+        set[0] = (struct memo_slot){k->w0, k->w1, k->tag};
+    }
+    return r;
+}
+
+/* redact_text for a key, skipped when the key is known to hold nothing. */
+static inline int scan_key(struct walk *w, const char *s, size_t n, const char **out, size_t *outn,
+                           int *drop)
+{
+    struct memo_key k;
+    struct memo_slot *set = memo_set(w, s, n, &k);
+
+    if (set != NULL && (memo_same(&set[0], &k) || memo_same(&set[1], &k))) {
+        *out = s;
+        *outn = n;
+        return 0;
+    }
+    return scan_miss(w, set, &k, s, n, out, outn, drop);
+}
+
+/* Enter a container: the walk recurses, so its depth is bounded by the
+ * path's room (the parse limit and two). */
+static int depth_enter(struct walk *w)
 {
     if (w->depth == w->path_cap)
         return walk_fail(w, REDACT_TOOBIG, "nesting deeper than the JSON depth limit");
-    w->path[w->depth++] = (struct jpath_step){key, klen, index};
+    w->depth++;
     return 0;
 }
 
@@ -255,7 +372,7 @@ static int field_first_match(const struct walk *w, const uint64_t *live)
 
 /* The rules of live that may still match below the current node; *out is
  * NULL when none can (the subtree then skips rule matching entirely). */
-static int live_below(struct walk *w, const uint64_t *live, const uint64_t **out)
+static inline int live_below(struct walk *w, const uint64_t *live, const uint64_t **out)
 {
     uint64_t *set;
     int any = 0;
@@ -319,7 +436,10 @@ static int field_apply(struct walk *w, size_t i, struct json **slot, int *drop, 
         return hash_node(w, v, slot);
     case ACTION_REDACT:
         *slot = json_new_string(w->a, REDACTED_FIELD, sizeof(REDACTED_FIELD) - 1);
-        return *slot ? 0 : walk_fail(w, REDACT_TOOBIG, "arena cap reached");
+        if (*slot == NULL)
+            return walk_fail(w, REDACT_TOOBIG, "arena cap reached");
+        (*slot)->flags = JSON_F_PLAIN; /* ASCII, no quote or backslash */
+        return 0;
     case ACTION_MASK:
         *descend = 1;
         *masking = 1;
@@ -331,7 +451,7 @@ static int field_apply(struct walk *w, size_t i, struct json **slot, int *drop, 
 static int walk_node(struct walk *w, struct json **slot, const uint64_t *live, int masking,
                      int *drop);
 
-static int walk_scalar(struct walk *w, struct json **slot, int masking, int *drop)
+static inline int walk_scalar(struct walk *w, struct json **slot, int masking, int *drop)
 {
     struct json *v = *slot;
     const char *out;
@@ -344,7 +464,7 @@ static int walk_scalar(struct walk *w, struct json **slot, int masking, int *dro
         *slot = redact_mask_string(w, v->u.s, v->len);
         return *slot ? 0 : walk_fail(w, REDACT_TOOBIG, "arena cap reached");
     }
-    r = redact_text(w, v->u.s, v->len, &out, &outn, drop);
+    r = scan_text(w, v->u.s, v->len, &out, &outn, drop);
     if (r <= 0 || *drop)
         return r < 0 ? -1 : 0;
     if (out == v->u.s && outn == v->len)
@@ -353,6 +473,20 @@ static int walk_scalar(struct walk *w, struct json **slot, int masking, int *dro
     return *slot ? 0 : walk_fail(w, REDACT_TOOBIG, "arena cap reached");
 }
 
+/* A child: scalars are handled here when no field rule is live, which is
+ * the common case and saves a call per leaf. */
+static inline int walk_child(struct walk *w, struct json **slot, const uint64_t *live, int masking,
+                             int *drop)
+{
+    enum json_type t = (*slot)->type;
+
+    if (live == NULL && t != JSON_ARRAY && t != JSON_OBJECT)
+        return walk_scalar(w, slot, masking, drop);
+    return walk_node(w, slot, live, masking, drop);
+}
+
+/* The path steps are only read by field rules, so they are written only
+ * while one is live below. */
 static int walk_array(struct walk *w, struct json *v, const uint64_t *live, int masking)
 {
     const uint64_t *below;
@@ -360,14 +494,20 @@ static int walk_array(struct walk *w, struct json *v, const uint64_t *live, int 
 
     if (live_below(w, live, &below))
         return -1;
+    if (v->len == 0)
+        return 0;
+    if (depth_enter(w))
+        return -1;
     for (size_t k = 0; k < v->len; k++) {
         int drop = 0;
-        if (path_push(w, NULL, 0, k) || walk_node(w, &v->u.items[k], below, masking, &drop))
+        if (below != NULL)
+            w->path[w->depth - 1] = (struct jpath_step){NULL, 0, k};
+        if (walk_child(w, &v->u.items[k], below, masking, &drop))
             return -1;
-        w->depth--;
-        if (!drop)
-            v->u.items[o++] = v->u.items[k];
+        if (!drop && o++ != k)
+            v->u.items[o - 1] = v->u.items[k];
     }
+    w->depth--;
     v->len = o;
     return 0;
 }
@@ -377,13 +517,16 @@ static int walk_key(struct walk *w, struct json_member *m, int *drop, int *chang
 {
     const char *out;
     size_t outn;
-    int r = redact_text(w, m->key, m->klen, &out, &outn, drop);
+    int r = scan_key(w, m->key, m->klen, &out, &outn, drop);
 
     if (r < 0)
         return -1;
     if (r > 0 && !*drop && (out != m->key || outn != m->klen)) {
+        if (outn > UINT32_MAX)
+            return walk_fail(w, REDACT_TOOBIG, "redacted key longer than 4 GiB");
         m->key = out;
-        m->klen = outn;
+        m->klen = (uint32_t)outn;
+        m->flags = 0; /* spliced bytes: the writer checks them */
         *changed = 1;
     }
     return 0;
@@ -416,17 +559,23 @@ static int walk_object(struct walk *w, struct json *v, const uint64_t *live, int
 
     if (live_below(w, live, &below))
         return -1;
+    if (v->len == 0)
+        return 0;
+    if (depth_enter(w))
+        return -1;
     for (size_t k = 0; k < v->len; k++) {
         struct json_member *m = &v->u.members[k];
         int drop = 0;
-        if (path_push(w, m->key, m->klen, 0) || walk_node(w, &m->value, below, masking, &drop))
+        if (below != NULL)
+            w->path[w->depth - 1] = (struct jpath_step){m->key, m->klen, 0};
+        if (walk_child(w, &m->value, below, masking, &drop))
             return -1;
-        w->depth--;
         if (!drop && walk_key(w, m, &drop, &changed))
             return -1;
-        if (!drop)
-            v->u.members[o++] = *m;
+        if (!drop && o++ != k)
+            v->u.members[o - 1] = *m;
     }
+    w->depth--;
     v->len = o;
     if (changed)
         drop_key_clashes(w, v);

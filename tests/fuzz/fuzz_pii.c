@@ -5,8 +5,10 @@
  * status OK (the built-in patterns are linear, so no input may push them
  * to a PCRE2 limit), matches sorted, non-overlapping and inside the input,
  * detector indexes valid, every built-in match plain ASCII (all built-in
- * shapes are), and each match's validator holding: a card passes Luhn, an
- * IBAN passes mod-97.
+ * shapes are). Then each built-in alone: its matches pass its validator (a
+ * card Luhn, an IBAN mod-97), lie inside the union of the full scan's
+ * matches (resolving overlaps loses no byte), and every full-scan match is
+ * one of them or the tail of one (a loser is only ever cut at its head).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,35 +19,51 @@
 #include "common/err.h"
 #include "rules/pii.h"
 
+#define MAX_BUILTINS 16
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct pii_set *set;
-static struct pii_scanner *sc;
+struct rig {
+    struct pii_set *set;
+    struct pii_scanner *sc;
+};
+
+static struct rig all, one[MAX_BUILTINS];
+static size_t nbuiltins;
 static struct arena *arena;
 static int det_card = -1, det_iban = -1;
 
-static void fuzz_init(void)
+static void rig_init(struct rig *r, const char *const *names, size_t n)
 {
     struct err err = {{0}, 0};
-    size_t n;
-    const char *const *names = pii_builtin_names(&n);
 
-    set = pii_set_new();
-    if (set == NULL)
+    r->set = pii_set_new();
+    if (r->set == NULL)
         abort();
-    for (size_t i = 0; i < n; i++) {
-        int d = pii_set_add_builtin(set, names[i], &err);
-
-        if (d < 0)
+    for (size_t i = 0; i < n; i++)
+        if (pii_set_add_builtin(r->set, names[i], &err) != (int)i)
             abort();
+    r->sc = pii_scanner_new(r->set, NULL);
+    if (r->sc == NULL)
+        abort();
+}
+
+static void fuzz_init(void)
+{
+    const char *const *names = pii_builtin_names(&nbuiltins);
+
+    if (nbuiltins > MAX_BUILTINS)
+        abort();
+    rig_init(&all, names, nbuiltins);
+    for (size_t i = 0; i < nbuiltins; i++) {
+        rig_init(&one[i], &names[i], 1);
         if (strcmp(names[i], "card") == 0)
-            det_card = d;
+            det_card = (int)i;
         if (strcmp(names[i], "iban") == 0)
-            det_iban = d;
+            det_iban = (int)i;
     }
-    sc = pii_scanner_new(set, NULL);
     arena = arena_new(0);
-    if (sc == NULL || arena == NULL)
+    if (arena == NULL)
         abort();
 }
 
@@ -56,15 +74,62 @@ static void check_match(const char *s, size_t size, const struct pii_match *m,
         abort();
     if (prev != NULL && prev->end > m->start)
         abort();
-    if (m->detector < 0 || (size_t)m->detector >= pii_set_count(set))
+    if (m->detector < 0 || (size_t)m->detector >= nbuiltins)
         abort();
     for (size_t k = m->start; k < m->end; k++)
         if ((unsigned char)s[k] >= 0x80)
             abort();
-    if (m->detector == det_card && !pii_luhn_valid(s + m->start, m->end - m->start))
+}
+
+static void check_valid(const char *s, size_t d, const struct pii_match *x)
+{
+    if ((int)d == det_card && !pii_luhn_valid(s + x->start, x->end - x->start))
         abort();
-    if (m->detector == det_iban && !pii_mod97_valid(s + m->start, m->end - m->start))
+    if ((int)d == det_iban && !pii_mod97_valid(s + x->start, x->end - x->start))
         abort();
+}
+
+/* 1 when m is one of x[0..nx) or the tail of one. */
+static int tail_of(const struct pii_match *m, const struct pii_match *x, size_t nx)
+{
+    for (size_t i = 0; i < nx; i++)
+        if (x[i].end == m->end && x[i].start <= m->start)
+            return 1;
+    return 0;
+}
+
+/* 1 when the sorted, disjoint matches m cover [start, end) without a gap. */
+static int covered(const struct pii_match *m, size_t cnt, size_t start, size_t end)
+{
+    size_t pos = start;
+
+    for (size_t i = 0; i < cnt && pos < end; i++) {
+        if (m[i].end <= pos)
+            continue;
+        if (m[i].start > pos)
+            return 0;
+        pos = m[i].end;
+    }
+    return pos >= end;
+}
+
+static void check_union(const char *s, size_t size, const struct pii_match *m, size_t cnt)
+{
+    for (size_t d = 0; d < nbuiltins; d++) {
+        struct pii_match *x;
+        size_t nx;
+
+        if (pii_scan(one[d].sc, arena, s, size, &x, &nx) != PII_OK)
+            abort();
+        for (size_t i = 0; i < nx; i++) {
+            check_valid(s, d, &x[i]);
+            if (!covered(m, cnt, x[i].start, x[i].end))
+                abort();
+        }
+        for (size_t i = 0; i < cnt; i++)
+            if (m[i].detector == (int)d && !tail_of(&m[i], x, nx))
+                abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -73,14 +138,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct pii_match *m;
     size_t cnt;
 
-    if (set == NULL)
+    if (all.set == NULL)
         fuzz_init();
     arena_reset(arena);
-    if (pii_scan(sc, arena, s, size, &m, &cnt) != PII_OK)
+    if (pii_scan(all.sc, arena, s, size, &m, &cnt) != PII_OK)
         abort();
     if ((cnt == 0) != (m == NULL))
         abort();
     for (size_t i = 0; i < cnt; i++)
         check_match(s, size, &m[i], i ? &m[i - 1] : NULL);
+    check_union(s, size, m, cnt);
     return 0;
 }

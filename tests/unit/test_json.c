@@ -900,9 +900,9 @@ static void test_write_bad_tree(void **state)
     assert_int_equal(json_write(&b, NULL), -1);
     /* A member without its key, a container without its array. */
     {
-        struct json_member m = {NULL, 3, items[0]};
-        struct json obj = {JSON_OBJECT, 1, {.members = &m}};
-        struct json empty = {JSON_ARRAY, 2, {.items = NULL}};
+        struct json_member m = {.key = NULL, .klen = 3, .value = items[0]};
+        struct json obj = {.type = JSON_OBJECT, .len = 1, .u.members = &m};
+        struct json empty = {.type = JSON_ARRAY, .len = 2, .u.items = NULL};
         assert_int_equal(json_write(&b, &obj), -1);
         assert_int_equal(json_write(&b, &empty), -1);
         assert_int_equal(b.len, 0);

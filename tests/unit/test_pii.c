@@ -201,7 +201,11 @@ static const char *const email_cases[] = {
     B "first_last-x@sub.example.org" E,
     "mailto:" B "jane@example.com" E "?subject=hi",
     "/signup?email=" B "jane%40example.com" E "&plan=pro",
-    "q=%22" B "jane@example.com" E "%22",
+    /* a percent-escape's hex digits can begin a local part: they join the
+     * match (masking two more characters is the safe side) */
+    "q=%" B "22jane@example.com" E "%22",
+    "%" B "jane.doe@example.com" E,
+    "." B "jane@example.com" E,
     "<" B "a@b.io" E ">",
     "My email is " B "HELLO@EXAMPLE.COM" E,
     B "user@xn--80ak6aa92e.com" E,
@@ -715,6 +719,11 @@ static const char *const overlap_cases[] = {
     "01 " B "4111 1111 1111 1111" E,
     "555 555 " B "4111 1111 1111 1111" E,
     "call " B "+1 555 555 0100" E " card " B "4111 1111 1111 1111" E,
+    /* a partial overlap leaves no tail unmasked: the email (from "0100.")
+     * loses to the phone but keeps what lies past it */
+    B "+1 555 555 0100" E B ".jane@example.com" E,
+    /* the same when an IPv6 address ends in the first group of a UATP card */
+    "x " B "::ffff:1234" E B " 56984111654" E " 33",
     /* SSN layout is never a phone */
     B "078-05-1120" E,
     /* an IBAN wins over the phone-like digit groups inside it */
@@ -735,7 +744,8 @@ static void test_overlap(void **state)
 }
 
 /* Ties: same start and length go to the lower index; longer beats shorter;
- * earlier beats longer. Custom detectors make the ties exact. */
+ * earlier beats longer, and the longer keeps its tail. Custom detectors make
+ * the ties exact. */
 static void test_overlap_ties(void **state)
 {
     struct pii_custom c1 = {"digits4", "[0-9]{4}", PII_VALIDATE_NONE, NULL, 0, 0};
@@ -769,12 +779,16 @@ static void test_overlap_ties(void **state)
     assert_int_equal(pii_set_add_custom(r.set, &c3, NULL, &err), 0);
     assert_int_equal(pii_set_add_custom(r.set, &c5, NULL, &err), 1);
     r.sc = pii_scanner_new(r.set, NULL);
-    /* "x12345678": early (0-3) starts first and wins over the longer late */
+    /* "x12345678": early (0-3) starts first and wins over the longer late
+     * (1-9), which keeps the part past the winner (3-9) */
     assert_int_equal(scan_copy(&r, "x12345678", 9, &m, &cnt), PII_OK);
-    assert_int_equal(cnt, 1);
+    assert_int_equal(cnt, 2);
     assert_int_equal(m[0].detector, 1);
     assert_int_equal(m[0].start, 0);
     assert_int_equal(m[0].end, 3);
+    assert_int_equal(m[1].detector, 0);
+    assert_int_equal(m[1].start, 3);
+    assert_int_equal(m[1].end, 9);
     rig_close(&r);
 }
 
