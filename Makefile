@@ -117,7 +117,7 @@ $(B)/libscrim-fuzz.a: $(FUZZ_OBJ)
 fuzz-build: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 
-$(B)/fuzz/%: tests/fuzz/%.c $(B)/libscrim-fuzz.a
+$(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(B)/libscrim-fuzz.a
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libscrim-fuzz.a $(PKG_LIBS) -lpthread

@@ -87,7 +87,7 @@ static int str_is(const struct json *v, const char *s)
 /* The member of o named lit, or NULL (object keys are unique). */
 #define MEMBER(o, lit) member_get((o), (lit), sizeof(lit) - 1)
 
-static const struct json *member_get(const struct json *o, const char *key, size_t n)
+static inline const struct json *member_get(const struct json *o, const char *key, size_t n)
 {
     if (o == NULL || o->type != JSON_OBJECT)
         return NULL;

@@ -259,6 +259,20 @@ static inline const unsigned char *ws_skip(const unsigned char *q, const unsigne
     return q;
 }
 
+/* 1 when the next byte after any whitespace is c (never whitespace itself),
+ * with *qp moved past the whitespace. When c is right there, as in compact
+ * JSON, that is one comparison. */
+static inline int next_is(const unsigned char **qp, const unsigned char *end, unsigned char c)
+{
+    const unsigned char *q = *qp;
+
+    if (q < end && *q == c)
+        return 1;
+    q = ws_skip(q, end);
+    *qp = q;
+    return q < end && *q == c;
+}
+
 /* ---- parser: strings ---- */
 
 static int hex4(const unsigned char *q)
@@ -501,12 +515,24 @@ static const unsigned char *number_end(const unsigned char *q, const unsigned ch
     return q;
 }
 
-/* d is the value's slot. The lexeme is kept verbatim, so no precision is
- * lost or invented. */
-static const unsigned char *number_get(struct parser *p, const unsigned char *q, struct json *d)
+/* The full grammar, for what number_get's fast path does not take. */
+static __attribute__((noinline)) const unsigned char *number_full(struct parser *p,
+                                                                  const unsigned char *q)
 {
-    const unsigned char *bad, *e = q;
+    const unsigned char *bad, *e;
     const char *why;
+
+    if ((e = number_end(q, p->end, &bad, &why)) == NULL)
+        return BAD(p, bad, why);
+    return e;
+}
+
+/* d is the value's node. The lexeme is kept verbatim, so no precision is
+ * lost or invented. */
+static inline const unsigned char *number_get(struct parser *p, const unsigned char *q,
+                                              struct json *d)
+{
+    const unsigned char *e = q;
 
     /* Most numbers in replay payloads are ids and times: an integer not
      * starting with 0, ended by a byte that cannot continue a number.
@@ -520,8 +546,8 @@ static const unsigned char *number_get(struct parser *p, const unsigned char *q,
     } else {
         e = NULL;
     }
-    if (e == NULL && (e = number_end(q, p->end, &bad, &why)) == NULL)
-        return BAD(p, bad, why);
+    if (e == NULL && (e = number_full(p, q)) == NULL)
+        return NULL;
     d->type = JSON_NUMBER;
     d->flags = 0;
     d->len = (size_t)(e - q);
@@ -719,8 +745,8 @@ static const unsigned char *container_close(struct parser *p, const unsigned cha
 /* Open the container whose bracket is at q, its node d. An empty one is
  * closed at once; otherwise it is left open (p->depth one more) for its own
  * loop to fill. */
-static const unsigned char *container_open(struct parser *p, const unsigned char *q, struct json *d,
-                                           enum json_type t)
+static inline const unsigned char *container_open(struct parser *p, const unsigned char *q,
+                                                  struct json *d, enum json_type t)
 {
     unsigned char close = t == JSON_OBJECT ? '}' : ']';
 
@@ -760,10 +786,11 @@ static inline const unsigned char *value_start(struct parser *p, const unsigned 
         ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
     };
 
-    if (q < p->end && *q <= ' ')
+    if (!(q < p->end && first[*q])) {
         q = ws_skip(q, p->end);
-    if (q == p->end || !first[*q])
-        return BAD(p, q, "expected a value");
+        if (q == p->end || !first[*q])
+            return BAD(p, q, "expected a value");
+    }
     if (++p->nodes > p->max_nodes)
         return TOOBIG(p, q, "more values than the node limit");
     return q;
@@ -798,9 +825,7 @@ static inline const unsigned char *member_key(struct parser *p, const unsigned c
     struct json_member *m;
     size_t n, off;
 
-    if (q < p->end && *q <= ' ')
-        q = ws_skip(q, p->end);
-    if (q == p->end || *q != '"')
+    if (!next_is(&q, p->end, '"'))
         return BAD(p, q, "expected a string key");
     if (mems_room(p) < 0)
         return TOOBIG(p, q, "out of memory");
@@ -812,9 +837,7 @@ static inline const unsigned char *member_key(struct parser *p, const unsigned c
     if (n > UINT32_MAX)
         return TOOBIG(p, p->buf + off, "key longer than 4 GiB");
     m->klen = (uint32_t)n;
-    if (q < p->end && *q <= ' ')
-        q = ws_skip(q, p->end);
-    if (q == p->end || *q != ':')
+    if (!next_is(&q, p->end, ':'))
         return BAD(p, q, "expected ':'");
     *out = m;
     return q + 1;
@@ -841,9 +864,7 @@ static const unsigned char *object_run(struct parser *p, const unsigned char *q,
                 return q;
         }
         after = 0;
-        if (q < p->end && *q <= ' ')
-            q = ws_skip(q, p->end);
-        if (q < p->end && *q == ',') {
+        if (next_is(&q, p->end, ',')) {
             q++;
             continue;
         }
@@ -872,9 +893,7 @@ static const unsigned char *array_run(struct parser *p, const unsigned char *q, 
                 return q;
         }
         after = 0;
-        if (q < p->end && *q <= ' ')
-            q = ws_skip(q, p->end);
-        if (q < p->end && *q == ',') {
+        if (next_is(&q, p->end, ',')) {
             q++;
             continue;
         }
@@ -1049,7 +1068,7 @@ static void walk_free(struct twalk *w)
         xfree(w->f);
 }
 
-static int walk_push(struct twalk *w, const struct json *a, const struct json *b)
+static inline int walk_push(struct twalk *w, const struct json *a, const struct json *b)
 {
     if (w->n == w->cap) {
         struct wframe *f = scratch_grow(w->f, &w->cap, sizeof(*f), w->local);
@@ -1334,7 +1353,7 @@ static int is_open_container(const struct json *v)
 /* Open a non-empty container: its bracket, and a frame for its children. A
  * NULL item or member array can only come from an engine edit gone wrong; it
  * fails the write rather than producing something else. */
-static int open_write(struct wout *out, struct twalk *w, const struct json *v)
+static inline int open_write(struct wout *out, struct twalk *w, const struct json *v)
 {
     if (v->u.items == NULL || wout_byte(out, v->type == JSON_OBJECT ? '{' : '[') < 0)
         return -1;

@@ -719,11 +719,29 @@ static __attribute__((noinline)) enum pii_status scan_detectors(struct pii_scann
     return PII_OK;
 }
 
+/* Steps 2 to 4, for a string long enough for some detector. */
+static __attribute__((noinline)) enum pii_status scan_string(struct pii_scanner *sc,
+                                                             struct arena *a, const char *s,
+                                                             size_t n, struct pii_match **out,
+                                                             size_t *count)
+{
+    const struct pii_set *set = sc->set;
+    struct features f;
+
+    features_init(&f, s, n, set->has_builtin);
+    if (n < set->quick_len && f.digits < set->quick_digits &&
+        (f.any & (n >= set->quick_long ? set->quick_cls_long : set->quick_cls)) == 0 &&
+        (f.digits < set->quick_both_digits || (f.any & set->quick_both_cls) == 0))
+        return PII_OK;
+    return scan_detectors(sc, a, &f, out, count);
+}
+
+/* Step 1 here, so the many strings too short for any detector (ids, small
+ * numbers, short keys) leave without setting up a scan. */
 enum pii_status pii_scan(struct pii_scanner *sc, struct arena *a, const char *s, size_t n,
                          struct pii_match **out, size_t *count)
 {
     const struct pii_set *set = sc->set;
-    struct features f;
 
     *out = NULL;
     *count = 0;
@@ -733,12 +751,5 @@ enum pii_status pii_scan(struct pii_scanner *sc, struct arena *a, const char *s,
         return PII_LIMIT;
     if (set->n == 0 || n < set->min_len)
         return PII_OK;
-    if (s == NULL)
-        s = "";
-    features_init(&f, s, n, set->has_builtin);
-    if (n < set->quick_len && f.digits < set->quick_digits &&
-        (f.any & (n >= set->quick_long ? set->quick_cls_long : set->quick_cls)) == 0 &&
-        (f.digits < set->quick_both_digits || (f.any & set->quick_both_cls) == 0))
-        return PII_OK;
-    return scan_detectors(sc, a, &f, out, count);
+    return scan_string(sc, a, s != NULL ? s : "", n, out, count);
 }

@@ -206,6 +206,7 @@ static const char *const email_cases[] = {
     "q=%" B "22jane@example.com" E "%22",
     "%" B "jane.doe@example.com" E,
     "." B "jane@example.com" E,
+    B "jane@example.com" E "--x",
     "<" B "a@b.io" E ">",
     "My email is " B "HELLO@EXAMPLE.COM" E,
     B "user@xn--80ak6aa92e.com" E,
@@ -349,6 +350,7 @@ static void test_iban(void **state)
 /* ---- SSN ---- */
 
 static const char *const ssn_cases[] = {
+    "id_" B "078-05-1120" E "_x",
     B "078-05-1120" E,
     "SSN " B "078 05 1120" E,
     B "078.05.1120" E,
