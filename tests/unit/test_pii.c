@@ -244,6 +244,10 @@ static const char *const card_cases[] = {
     B "4111 1111 1111 1111" E,
     B "4111-1111-1111-1111" E,
     B "4111111111111111" E,
+    /* digits-only strings (JSON numbers, epoch ms) take the Luhn shortcut */
+    "1764400000000",
+    "4111111111111112",
+    "41111111111111111111",
     "Card: " B "5555555555554444" E ".",
     B "5105 1051 0510 5100" E,
     B "2223003122003222" E,
