@@ -733,6 +733,7 @@ const struct pii_builtin pii_builtins[] = {
     {"api_key", RE_API_KEY, 20, 0, PII_F_TOKEN, NULL},
 };
 const size_t pii_nbuiltins = sizeof(pii_builtins) / sizeof(pii_builtins[0]);
+const struct pii_builtin *const pii_builtin_card = &pii_builtins[1];
 
 static const char *const builtin_names[] = {
     "email", "card", "iban", "ssn", "phone", "ipv4", "ipv6", "jwt", "api_key",
