@@ -209,12 +209,22 @@ static int digits_only_card(const struct pii_builtin *b, const struct features *
     return f->n >= 13 && f->n <= 19 && pii_luhn_valid(f->s, f->n);
 }
 
+/* Without a '+' or a separator, the phone layouts that fit digits only are
+ * NANP (10 or 11 digits) and national numbers, which start with 0 (00 for
+ * international): anything else, an epoch timestamp say, is no phone. */
+static int digits_only_phone(const struct pii_builtin *b, const struct features *f)
+{
+    if (b != pii_builtin_phone || f->digits != f->n)
+        return 1;
+    return f->s[0] == '0' || f->n == 10 || f->n == 11;
+}
+
 static int builtin_wanted(const struct pii_builtin *b, unsigned cls, struct features *f)
 {
     unsigned todo;
 
     if (f->n < b->min_len || f->digits < b->min_digits || (cls != 0 && (f->any & cls) == 0) ||
-        !digits_only_card(b, f))
+        !digits_only_card(b, f) || !digits_only_phone(b, f))
         return 0;
     for (todo = b->need & ~f->known; todo != 0; todo &= todo - 1) {
         unsigned bit = todo & -todo;

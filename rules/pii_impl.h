@@ -44,8 +44,10 @@ struct pii_builtin {
 extern const struct pii_builtin pii_builtins[];
 extern const size_t pii_nbuiltins;
 
-/* The card entry of pii_builtins (the scan's digits-only shortcut). */
+/* The card and phone entries of pii_builtins (the scan's digits-only
+ * shortcuts). */
 extern const struct pii_builtin *const pii_builtin_card;
+extern const struct pii_builtin *const pii_builtin_phone;
 
 /* The built-in called name, or NULL. */
 const struct pii_builtin *pii_builtin_find(const char *name);

@@ -734,6 +734,7 @@ const struct pii_builtin pii_builtins[] = {
 };
 const size_t pii_nbuiltins = sizeof(pii_builtins) / sizeof(pii_builtins[0]);
 const struct pii_builtin *const pii_builtin_card = &pii_builtins[1];
+const struct pii_builtin *const pii_builtin_phone = &pii_builtins[4];
 
 static const char *const builtin_names[] = {
     "email", "card", "iban", "ssn", "phone", "ipv4", "ipv6", "jwt", "api_key",

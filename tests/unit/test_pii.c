@@ -171,7 +171,8 @@ static void test_builtin_names(void **state)
     const char *const *names = pii_builtin_names(&n);
 
     (void)state;
-    assert_string_equal(pii_builtin_card->name, "card"); /* the shortcut's entry */
+    assert_string_equal(pii_builtin_card->name, "card"); /* the shortcuts' entries */
+    assert_string_equal(pii_builtin_phone->name, "phone");
     assert_int_equal(n, NCASES(want));
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(names[i], want[i]);
