@@ -20,7 +20,11 @@ echo
     "$here/payloads/form-loan.json" > "$out/form-loan.masked.json"
 "$scrim" redact -c "$here/scrim.yaml" --tenant acme-loans --format json \
     --audit "$out/audit.jsonl" "$here/payloads/profile.json" > "$out/profile.masked.json"
-echo "masked payloads:  $out/form-loan.masked.json, $out/profile.masked.json"
+"$scrim" redact -c "$here/scrim.yaml" --tenant acme-loans --format rrweb \
+    --context "$out/context.jsonl" --audit "$out/audit.jsonl" \
+    "$here/payloads/rrweb-session.json" > "$out/rrweb-session.masked.json"
+echo "masked payloads:  $out/form-loan.masked.json, $out/profile.masked.json,"
+echo "                  $out/rrweb-session.masked.json"
 echo "context records:  $out/context.jsonl"
 echo "audit summaries:  $out/audit.jsonl"
 echo "sealed store:     $var/store (read it: $scrim decrypt --key $here/keys/acme-loans.key $var/store/acme-loans)"
