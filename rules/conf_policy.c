@@ -40,10 +40,13 @@ static int policy_rule_id(struct conf_ctx *x, const struct cnode *n, const struc
     return conf_get_string(x, n, CONF_AT(obj, d, char *));
 }
 
-/* Is id used by a rule of p other than self? Ids must be unique in a
- * policy, or the audit log could not say which rule acted. */
+/* Is id used by a rule of p other than self, or by a structural rule? Ids
+ * must be unique in a policy, or the audit log could not say which rule
+ * acted. */
 static int policy_id_taken(const struct policy *p, const char *id, const char *self)
 {
+    if (struct_rule_reserved(id))
+        return 1;
     for (size_t i = 0; i < p->nfields; i++)
         if (p->fields[i].id != NULL && p->fields[i].id != self && strcmp(p->fields[i].id, id) == 0)
             return 1;
@@ -175,8 +178,10 @@ static int policy_fields(struct conf_ctx *x, const struct cnode *n, const struct
         if (f->id == NULL && (f->id = policy_default_id(x, it, "fields", f->expr)) == NULL)
             return -1;
         if (policy_id_taken(p, f->id, f->id))
-            return conf_fail_key(x, it, conf_map_get(it, "id") ? "id" : "path",
-                                 "rule id \"%s\" is already used in this policy", f->id);
+            return conf_fail_key(
+                x, it, conf_map_get(it, "id") ? "id" : "path",
+                "rule id \"%s\" is already used in this policy or reserved for a structural rule",
+                f->id);
         conf_path_restore(x, saved);
     }
     return 0;
@@ -320,8 +325,10 @@ static int policy_det_check(struct conf_ctx *x, const struct cnode *item, struct
     if (e->id == NULL && (e->id = policy_default_id(x, item, "pii", e->name)) == NULL)
         return -1;
     if (policy_id_taken(p, e->id, NULL))
-        return conf_fail_key(x, item, conf_map_get(item, "id") ? "id" : "name",
-                             "rule id \"%s\" is already used in this policy", e->id);
+        return conf_fail_key(
+            x, item, conf_map_get(item, "id") ? "id" : "name",
+            "rule id \"%s\" is already used in this policy or reserved for a structural rule",
+            e->id);
     return 0;
 }
 

@@ -8,18 +8,6 @@
 #include "rules/engine.h"
 #include "rules/rrweb.h"
 
-/* Rules that come from a format's structure rather than the policy's lists.
- * Their counts follow the field and PII rules in the report. */
-enum struct_rule {
-    SRULE_INPUT_MASK, /* an input value masked because no rule allowed it */
-    SRULE_MESSAGE,    /* a validation message redacted */
-    SRULE_KEY_CLASH,  /* a member dropped: its redacted key clashed with another */
-    SRULE_BLOCK,      /* a replay element emptied by a block selector */
-    SRULE_TEXT_MASK,  /* replay text masked by a text selector or its node */
-    SRULE_DATA_URL,   /* an image or canvas data URL dropped */
-    SRULE_COUNT,
-};
-
 /* A key the detectors found nothing in (see redact.c, the key memo). */
 struct memo_slot {
     uint64_t w0, w1; /* its bytes, packed */

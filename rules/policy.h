@@ -28,6 +28,26 @@ enum action {
 /* "keep", "mask", ... */
 const char *action_name(enum action a);
 
+/* Rules that come from a format's structure rather than a policy's lists.
+ * They are counted in the audit like any rule, so their ids are reserved: a
+ * policy rule may not take one, or two rules' counts would merge. */
+enum struct_rule {
+    SRULE_INPUT_MASK, /* an input value masked because no rule allowed it */
+    SRULE_MESSAGE,    /* a validation message redacted */
+    SRULE_KEY_CLASH,  /* a member dropped: its redacted key clashed with another */
+    SRULE_BLOCK,      /* a replay element emptied by a block selector */
+    SRULE_TEXT_MASK,  /* replay text masked by a text selector or its node */
+    SRULE_DATA_URL,   /* an image or canvas data URL dropped */
+    SRULE_COUNT,
+};
+
+/* "inputs.default", ... and the action each one takes. */
+const char *struct_rule_id(enum struct_rule r);
+enum action struct_rule_action(enum struct_rule r);
+
+/* 1 when id is a structural rule's. */
+int struct_rule_reserved(const char *id);
+
 /* The action called name: 0, or -1 (and *out untouched) for an unknown name. */
 int action_parse(const char *name, enum action *out);
 

@@ -40,18 +40,6 @@ void redact_count(struct walk *w, size_t i, uint64_t n)
         w->rep->rules[i].count += n;
 }
 
-static const char *const struct_rule_ids[SRULE_COUNT] = {
-    [SRULE_INPUT_MASK] = "inputs.default", [SRULE_MESSAGE] = "form.message",
-    [SRULE_KEY_CLASH] = "keys.clash",      [SRULE_BLOCK] = "block",
-    [SRULE_TEXT_MASK] = "text.mask",       [SRULE_DATA_URL] = "data_url",
-};
-
-static const enum action struct_rule_actions[SRULE_COUNT] = {
-    [SRULE_INPUT_MASK] = ACTION_MASK, [SRULE_MESSAGE] = ACTION_REDACT,
-    [SRULE_KEY_CLASH] = ACTION_DROP,  [SRULE_BLOCK] = ACTION_DROP,
-    [SRULE_TEXT_MASK] = ACTION_MASK,  [SRULE_DATA_URL] = ACTION_DROP,
-};
-
 int walk_init(struct walk *w, const struct redact_env *env, struct arena *a,
               struct redact_report *rep, struct err *err)
 {
@@ -76,7 +64,8 @@ int walk_init(struct walk *w, const struct redact_env *env, struct arena *a,
     for (size_t d = 0; d < p->npii; d++, i++)
         rep->rules[i] = (struct rule_count){p->pii_rules[d].id, p->pii_rules[d].action, 0};
     for (size_t s = 0; s < SRULE_COUNT; s++, i++)
-        rep->rules[i] = (struct rule_count){struct_rule_ids[s], struct_rule_actions[s], 0};
+        rep->rules[i] = (struct rule_count){struct_rule_id((enum struct_rule)s),
+                                            struct_rule_action((enum struct_rule)s), 0};
     return 0;
 }
 

@@ -533,6 +533,12 @@ static const struct broken broken[] = {
     {"policies:\n  p1:\n    fields:\n      - {path: $.a, action: mask, id: pii.email}\n"
      "    pii: {detectors: [{name: email}]}\n" TENANTS ROUTES,
      "t.yaml:5:30: in \"policies.p1.pii.detectors[0].name\": ", "rule id \"pii.email\" is already used"},
+    /* a structural rule's id would merge two rules' counts in the audit */
+    {"policies:\n  p1:\n    fields:\n      - {path: $.a, action: mask, id: inputs.default}\n"
+     TENANTS ROUTES,
+     "t.yaml:4:39: in \"policies.p1.fields[0].id\": ", "rule id \"inputs.default\" is already used"},
+    {"policies:\n  p1:\n    pii: {detectors: [{name: email, id: keys.clash}]}\n" TENANTS ROUTES,
+     "t.yaml:3:41: in \"policies.p1.pii.detectors[0].id\": ", "rule id \"keys.clash\" is already used"},
     {"policies:\n  p1:\n    inputs: {allow_types: [radio, password]}\n" TENANTS ROUTES,
      "t.yaml:3:35: in \"policies.p1.inputs.allow_types[1]\": ", "password inputs are always masked"},
     {"policies:\n  p1:\n    inputs: {allow_types: [radioo]}\n" TENANTS ROUTES,
