@@ -1,20 +1,29 @@
 # scrim — see README.md. `make run` starts it, `make test` runs every suite.
 
 CC      ?= cc
-PKGS    := yaml-0.1 libpcre2-8 libsodium libcrypto
+PKGS    := yaml-0.1 libpcre2-8 libsodium libssl libcrypto libevent libevent_openssl \
+           libevent_pthreads libcurl libdeflate
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_PKG_CFLAGS := $(shell pkg-config --cflags cmocka jansson 2>/dev/null)
 TEST_PKG_LIBS   := $(shell pkg-config --libs cmocka jansson 2>/dev/null)
 
+# llhttp (Node's strict HTTP parser) is compiled from Debian's node-llhttp
+# sources at build time; it is never copied into this repository.
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+LLHTTP_SRC := llhttp.c api.c http.c
+CFLAGS_LLHTTP := -std=c11 -O2 -g -I$(LLHTTP_INC) -w
+
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wno-format-nonliteral -Werror
 CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
-CFLAGS_ALL := $(CSTD) $(OPT) $(WARN) -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_ALL := $(CSTD) $(OPT) $(WARN) -I. -I$(LLHTTP_INC) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 CONFORMANCE ?= $(abspath ../shared/conformance)
+
 
 LIB_SRC  := $(sort $(wildcard common/*.c rules/*.c crypto/*.c)) \
             $(filter-out proxy/main.c,$(sort $(wildcard proxy/*.c)))
@@ -24,15 +33,15 @@ UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 B        := build
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
-ASAN_OBJ := $(LIB_SRC:%.c=$(B)/asan/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(LLHTTP_SRC:%.c=$(B)/obj/llhttp/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=$(B)/asan/%.o) $(LLHTTP_SRC:%.c=$(B)/asan/llhttp/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 SCRIM := $(B)/scrim
 
-.PHONY: all deps scrim test unit unit-asan cli lint fuzz fuzz-build bench run clean format
+.PHONY: all deps scrim test unit unit-asan cli integ lint fuzz fuzz-build bench run clean format
 
 all: deps
 	@$(MAKE) --no-print-directory scrim
@@ -44,6 +53,18 @@ scrim: $(SCRIM)
 
 # V=1 shows the full command lines.
 Q := $(if $(V),,@)
+
+$(B)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_LLHTTP) -c $< -o $@
+
+$(B)/asan/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_LLHTTP) $(SAN) -c $< -o $@
+
+$(B)/fuzzobj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(Q)clang $(CFLAGS_LLHTTP) -fsanitize=address,undefined,fuzzer-no-link -c $< -o $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,7 +101,7 @@ $(B)/asan/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(B)/libscrim-asan.a
 
 # The suites. Each prints cmocka's or the runner's own summary lines.
 test: deps
-	@$(MAKE) --no-print-directory unit cli unit-asan lint
+	@$(MAKE) --no-print-directory unit cli integ unit-asan lint
 
 unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh "unit" $(CONFORMANCE) $(UNIT_BIN)
@@ -92,6 +113,10 @@ unit-asan: $(ASAN_UNIT_BIN)
 cli: $(SCRIM)
 	@sh tests/cli/run.sh $(abspath $(SCRIM))
 
+# The real binary on loopback with a recording upstream and real clients.
+integ: $(SCRIM)
+	@python3 tests/integ/run.py $(abspath $(SCRIM))
+
 lint:
 	@sh scripts/lint.sh
 
@@ -101,9 +126,9 @@ format:
 # libFuzzer targets (clang). The library is built once with fuzzer
 # instrumentation; each target links it. FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 30
-FUZZ_CFLAGS := $(CSTD) -g -O1 -I. $(PKG_CFLAGS) -fsanitize=address,undefined \
+FUZZ_CFLAGS := $(CSTD) -g -O1 -I. -I$(LLHTTP_INC) $(PKG_CFLAGS) -fsanitize=address,undefined \
                -fno-sanitize-recover=all
-FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzzobj/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzzobj/%.o) $(LLHTTP_SRC:%.c=$(B)/fuzzobj/llhttp/%.o)
 
 $(B)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)

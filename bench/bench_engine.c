@@ -210,7 +210,7 @@ static void bench_format(const char *label, enum format fmt, struct config *c,
     buf_init(&b.ctx, 0);
     for (int k = 0; k < 2; k++)
         env[k] = (struct redact_env){
-            pols[k], sc[k], json_default_limits, pseudo_engine_fn, key, NULL, &b.ctx, 0};
+            pols[k], sc[k], json_default_limits, pseudo_engine_fn, key, NULL, &b.ctx, 0, {0, 0}};
     copy = median_mbps(&b, STAGE_COPY, NULL, fmt);
     pw = median_mbps(&b, STAGE_PARSE_WRITE, NULL, fmt);
     nodet = median_mbps(&b, STAGE_ENGINE, &env[0], fmt);

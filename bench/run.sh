@@ -4,3 +4,4 @@ set -eu
 scrim=$1; bdir=$2
 echo "command: make bench   ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m))"
 "$bdir/bench_engine"
+sh "$(dirname "$0")/proxy.sh" "$scrim"

@@ -58,6 +58,11 @@ void arena_free(struct arena *a)
 
 /* Keep the largest block: a worker's next request of the same size then
  * allocates nothing from the system and touches no fresh pages. */
+void arena_set_cap(struct arena *a, size_t cap)
+{
+    a->cap = cap ? cap : (size_t)1 << 30;
+}
+
 void arena_reset(struct arena *a)
 {
     struct block *keep = NULL, *b = a->head;

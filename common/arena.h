@@ -36,6 +36,10 @@ char *arena_strndup(struct arena *a, const char *s, size_t n);
  * possible; otherwise copy. NULL over the cap. */
 void *arena_realloc(struct arena *a, void *p, size_t oldn, size_t n);
 
+/* Change the cap (0: 1 GiB) for what is allocated from now on; for an
+ * arena reused across requests of different sizes. */
+void arena_set_cap(struct arena *a, size_t cap);
+
 /* Bytes handed out since creation or the last reset. */
 size_t arena_used(const struct arena *a);
 

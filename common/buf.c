@@ -30,11 +30,8 @@ void buf_reset(struct buf *b)
 
 void buf_wipe(struct buf *b)
 {
-    if (b->data != NULL) {
-        volatile char *p = b->data;
-        for (size_t i = 0; i < b->cap; i++)
-            p[i] = 0;
-    }
+    if (b->data != NULL)
+        explicit_bzero(b->data, b->cap);
     buf_reset(b);
 }
 
@@ -42,9 +39,7 @@ void buf_wipe_from(struct buf *b, size_t mark)
 {
     if (b->data == NULL || mark >= b->len)
         return;
-    volatile char *p = b->data + mark;
-    for (size_t i = 0; i < b->len - mark; i++)
-        p[i] = 0;
+    explicit_bzero(b->data + mark, b->len - mark);
     b->len = mark;
 }
 

@@ -15,10 +15,9 @@ long mem_live(void)
 
 long mem_fail_after(long n)
 {
-    long c = alloc_count;
+    long c = __atomic_exchange_n(&alloc_count, 0, __ATOMIC_RELAXED);
 
-    fail_countdown = n;
-    alloc_count = 0;
+    __atomic_store_n(&fail_countdown, n, __ATOMIC_RELAXED);
     return c;
 }
 
@@ -34,8 +33,10 @@ static void *mem_check(void *p, size_t n)
 
 static int mem_should_fail(void)
 {
-    alloc_count++;
-    if (fail_countdown < 0)
+    /* Atomic so the proxy's threads can allocate; the countdown itself is
+     * only used by single-threaded tests. */
+    __atomic_add_fetch(&alloc_count, 1, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&fail_countdown, __ATOMIC_RELAXED) < 0)
         return 0;
     if (fail_countdown == 0)
         return 1;

@@ -6,6 +6,8 @@
 #ifndef SCRIM_CMD_H
 #define SCRIM_CMD_H
 
+#define SCRIM_VERSION "0.2.0"
+
 #include <stddef.h>
 
 #include "common/buf.h"
@@ -19,6 +21,7 @@ int cmd_check(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Read a whole file ("-" or NULL: stdin) into b, failing past b's max. */
 int cmd_read_file(const char *path, struct buf *b, struct err *err);

@@ -12,6 +12,7 @@
 #include "crypto/pseudo.h"
 #include "proxy/persist.h"
 #include "rules/engine.h"
+#include "rules/posthog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,7 @@
 #include <unistd.h>
 
 static const char redact_usage[] =
-    "usage: scrim redact -c FILE --tenant T --format json|form|rrweb\n"
+    "usage: scrim redact -c FILE --tenant T --format json|form|rrweb|posthog|sentry\n"
     "                    [--context OUT.jsonl] [--audit OUT.jsonl] [--now MS] [IN]\n"
     "\n"
     "Mask one payload (IN, or stdin) under tenant T's policy and write the\n"
@@ -204,6 +205,27 @@ static int run_setup(struct redact_run *r, const struct redact_opts *o, struct e
     return 0;
 }
 
+/* A PostHog body as the SDK sends it (gzip, or a base64 form) works
+ * offline too: the same unwrapping as the proxy, without HTTP headers. */
+static int unwrap_posthog(struct redact_run *r, struct err *err)
+{
+    const struct conf_limits *l = &r->conf->limits;
+    struct decode_limits dl = {l->decompressed_max, l->ratio_max};
+    struct posthog_http h = {0};
+    struct buf plain;
+    enum decode_status st;
+
+    buf_init(&plain, l->decompressed_max);
+    st = posthog_unwrap(&dl, &h, r->in.data ? r->in.data : "", r->in.len, &plain);
+    if (st != DECODE_OK) {
+        buf_free(&plain);
+        return err_set(err, "PostHog body: %s", decode_status_name(st));
+    }
+    buf_free(&r->in);
+    r->in = plain;
+    return 0;
+}
+
 static int run_engine(struct redact_run *r, const struct redact_opts *o, enum format fmt,
                       struct err *err)
 {
@@ -216,8 +238,9 @@ static int run_engine(struct redact_run *r, const struct redact_opts *o, enum fo
         .pseudonym_ctx = r->pkey,
         .context = &r->context,
         .now_ms = o->now_ms,
+        .inflate = {lim->decompressed_max, lim->ratio_max},
     };
-    struct redact_report rep;
+    struct redact_report rep = {0};
     struct persist_event ev;
     struct err perr;
     enum redact_status st;
@@ -229,13 +252,22 @@ static int run_engine(struct redact_run *r, const struct redact_opts *o, enum fo
     buf_init(&r->context, 4 * r->in.len + (1 << 16));
     buf_init(&r->audit, 1 << 20);
 
-    st = engine_redact(&env, r->arena, fmt, r->in.data ? r->in.data : "", r->in.len, &r->out, &rep,
-                       err);
+    if (fmt == FORMAT_POSTHOG && unwrap_posthog(r, err) != 0)
+        st = REDACT_BAD;
+    else
+        st = engine_redact(&env, r->arena, fmt, r->in.data ? r->in.data : "", r->in.len, &r->out,
+                           &rep, err);
     if (audit_line(&r->audit, r->tenant->id, fmt, st, &rep))
         return err_set(err, "audit summary too large"), REDACT_INTERNAL;
     /* Kept before anything is written out: a payload whose records or
      * audit entry could not be made durable is not acknowledged. */
-    ev = (struct persist_event){r->tenant, "cli", fmt, st, &rep, &r->context, 0};
+    memset(&ev, 0, sizeof(ev));
+    ev = (struct persist_event){.tenant = r->tenant,
+                                .route = "cli",
+                                .format = fmt,
+                                .status = st,
+                                .report = &rep,
+                                .records = &r->context};
     err_clear(&perr);
     if (persist_request(r->persist, &ev, wall_ms(), &perr) != 0) {
         buf_wipe(&r->out);

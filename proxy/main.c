@@ -9,11 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SCRIM_VERSION "0.1.0"
-
 static const char usage[] = "usage: scrim <command> [options]\n"
                             "\n"
                             "commands:\n"
+                            "  serve    run the proxy\n"
                             "  redact   mask one payload offline, exactly as the proxy would\n"
                             "  check    validate a config file and print a summary\n"
                             "  keys     make tenant key pairs, pseudonym keys and API keys\n"
@@ -34,6 +33,8 @@ int main(int argc, char **argv)
         fputs("scrim: cannot initialise libsodium\n", stderr);
         return EXIT_USAGE;
     }
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "redact") == 0)
         return cmd_redact(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0)

@@ -11,9 +11,11 @@
 #include <string.h>
 
 struct tenant_state {
-    const struct conf_tenant *tenant;
+    const struct conf_tenant *tenant; /* NULL: gone from the config after a reload */
+    char id[65];
     struct keys_public pk; /* the tenant's current public key */
-    struct auditlog *log;  /* opened on first use */
+    struct auditlog *log;  /* opened on first use; kept across reloads */
+    int dirty;             /* audit entries added since the last commit */
 };
 
 struct persist {
@@ -22,12 +24,14 @@ struct persist {
     struct note_signer *signer;
     struct tenant_state *tenants;
     size_t ntenants;
+    int store_dirty;
 };
 
+/* By id, not pointer: a reload makes new conf_tenant structs. */
 static struct tenant_state *tenant_state(struct persist *p, const struct conf_tenant *t)
 {
     for (size_t i = 0; i < p->ntenants; i++)
-        if (p->tenants[i].tenant == t)
+        if (p->tenants[i].tenant != NULL && strcmp(p->tenants[i].id, t->id) == 0)
             return &p->tenants[i];
     return NULL;
 }
@@ -71,8 +75,10 @@ struct persist *persist_open(const struct config *c, int64_t now_ms, struct err 
     p->conf = c;
     p->ntenants = c->ntenants;
     p->tenants = xcalloc(c->ntenants ? c->ntenants : 1, sizeof(*p->tenants));
-    for (size_t i = 0; i < c->ntenants; i++)
+    for (size_t i = 0; i < c->ntenants; i++) {
         p->tenants[i].tenant = &c->tenants[i];
+        snprintf(p->tenants[i].id, sizeof(p->tenants[i].id), "%s", c->tenants[i].id);
+    }
     if (c->storage.dir != NULL &&
         (load_public_keys(p, err) ||
          (p->store = store_open(c->storage.dir, c->storage.segment_max_bytes,
@@ -94,7 +100,7 @@ static struct auditlog *tenant_log(struct persist *p, struct tenant_state *ts, i
                                  (int64_t)p->conf->audit.checkpoint_seconds * 1000, now_ms};
 
     if (ts->log == NULL)
-        ts->log = auditlog_open(p->conf->audit.dir, ts->tenant->id, &o, err);
+        ts->log = auditlog_open(p->conf->audit.dir, ts->id, &o, err);
     return ts->log;
 }
 
@@ -112,13 +118,16 @@ static int store_records(struct persist *p, struct tenant_state *ts, const struc
             return -1;
         line += n + 1;
     }
-    return store_commit(p->store, (uint64_t)now_ms, err);
+    p->store_dirty = 1;
+    return 0;
 }
 
 static enum auditlog_outcome outcome_of(const struct persist_event *ev)
 {
-    if (ev->status != REDACT_OK)
+    if (ev->status != REDACT_OK || ev->dropped != NULL)
         return AUDITLOG_DROPPED;
+    if (ev->spooled)
+        return AUDITLOG_SPOOLED;
     return ev->forwarded ? AUDITLOG_FORWARDED : AUDITLOG_STORED;
 }
 
@@ -140,8 +149,12 @@ static int audit_entry(struct persist *p, struct tenant_state *ts, const struct 
             rules[n++] = (struct auditlog_rule){r->rules[i].id, action_name(r->rules[i].action),
                                                 r->rules[i].count};
     /* scrim's own request id: a client value never reaches the log */
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2hex(rid, sizeof(rid), raw, sizeof(raw));
+    if (ev->request_id != NULL && strlen(ev->request_id) == 16) {
+        memcpy(rid, ev->request_id, sizeof(rid));
+    } else {
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2hex(rid, sizeof(rid), raw, sizeof(raw));
+    }
     memset(&e, 0, sizeof(e));
     e = (struct auditlog_entry){0,
                                 now_ms,
@@ -149,31 +162,165 @@ static int audit_entry(struct persist *p, struct tenant_state *ts, const struct 
                                 ev->route,
                                 format_name(ev->format),
                                 outcome_of(ev),
-                                ev->status == REDACT_OK ? NULL : redact_status_name(ev->status),
+                                ev->status != REDACT_OK ? redact_status_name(ev->status)
+                                                        : ev->dropped,
                                 rules,
                                 n,
                                 r ? r->bytes_in : 0,
-                                r && ev->status == REDACT_OK ? r->bytes_out : 0};
-    if (auditlog_append(log, &e, err))
+                                r && outcome_of(ev) != AUDITLOG_DROPPED ? r->bytes_out : 0};
+    if (auditlog_append_nosync(log, &e, err))
         return -1;
-    if (auditlog_should_checkpoint(log, now_ms))
-        return auditlog_checkpoint(log, now_ms, err);
+    ts->dirty = 1;
     return 0;
 }
 
-int persist_request(struct persist *p, const struct persist_event *ev, int64_t now_ms,
-                    struct err *err)
+int persist_add(struct persist *p, const struct persist_event *ev, int64_t now_ms, struct err *err)
 {
     struct tenant_state *ts = tenant_state(p, ev->tenant);
 
     if (ts == NULL)
         return err_set(err, "tenant not in this config generation");
-    if (p->store != NULL && ev->status == REDACT_OK && ev->records != NULL &&
+    if (p->store != NULL && ev->status == REDACT_OK && ev->dropped == NULL && ev->records != NULL &&
         store_records(p, ts, ev->records, now_ms, err))
         return -1;
     if (p->signer != NULL && audit_entry(p, ts, ev, now_ms, err))
         return -1;
     return 0;
+}
+
+/* The store, then each touched log and its checkpoint when one is due.
+ * Every commit is attempted even after one fails, so no file is left with
+ * a half-synced batch that a later commit would silently acknowledge. */
+int persist_commit(struct persist *p, int64_t now_ms, struct err *err)
+{
+    int r = 0;
+
+    if (p->store != NULL && p->store_dirty) {
+        r = store_commit(p->store, (uint64_t)now_ms, err);
+        p->store_dirty = 0;
+    }
+    for (size_t i = 0; i < p->ntenants; i++) {
+        struct tenant_state *ts = &p->tenants[i];
+        if (ts->log == NULL || !ts->dirty)
+            continue;
+        ts->dirty = 0;
+        if (auditlog_sync(ts->log, err) || (auditlog_should_checkpoint(ts->log, now_ms) &&
+                                            auditlog_checkpoint(ts->log, now_ms, err)))
+            r = -1;
+    }
+    return r;
+}
+
+int persist_request(struct persist *p, const struct persist_event *ev, int64_t now_ms,
+                    struct err *err)
+{
+    int r = persist_add(p, ev, now_ms, err);
+
+    /* Commit even after a failed add, so the batch is not left half-buffered. */
+    if (persist_commit(p, now_ms, r ? NULL : err) != 0)
+        r = -1;
+    return r;
+}
+
+int persist_tick(struct persist *p, int64_t now_ms, struct err *err)
+{
+    int r = 0;
+
+    if (p->store != NULL && store_tick(p->store, (uint64_t)now_ms, err))
+        r = -1;
+    for (size_t i = 0; i < p->ntenants; i++)
+        if (p->tenants[i].log != NULL && auditlog_should_checkpoint(p->tenants[i].log, now_ms) &&
+            auditlog_checkpoint(p->tenants[i].log, now_ms, err))
+            r = -1;
+    return r;
+}
+
+static struct tenant_state *state_by_id(struct persist *p, const char *id)
+{
+    for (size_t i = 0; i < p->ntenants; i++)
+        if (strcmp(p->tenants[i].id, id) == 0)
+            return &p->tenants[i];
+    return NULL;
+}
+
+/* New tenants get a slot; old ones keep their open log; removed ones keep
+ * their slot (tenant NULL) so the log is closed cleanly at the end. */
+int persist_rebind(struct persist *p, const struct config *c, struct err *err)
+{
+    struct keys_public *pks = xcalloc(c->ntenants ? c->ntenants : 1, sizeof(*pks));
+    size_t extra = 0;
+
+    for (size_t i = 0; i < c->ntenants; i++) {
+        if (p->store != NULL && (c->tenants[i].npublic_keys == 0 ||
+                                 keys_load_public(c->tenants[i].public_keys[0], &pks[i], err))) {
+            if (c->tenants[i].npublic_keys == 0)
+                err_set(err, "tenant %s: storage needs public_keys", c->tenants[i].id);
+            xfree(pks);
+            return -1;
+        }
+        if (state_by_id(p, c->tenants[i].id) == NULL)
+            extra++;
+    }
+    p->tenants = xrealloc(p->tenants, (p->ntenants + extra + 1) * sizeof(*p->tenants));
+    for (size_t i = 0; i < p->ntenants; i++)
+        p->tenants[i].tenant = NULL;
+    for (size_t i = 0; i < c->ntenants; i++) {
+        struct tenant_state *ts = state_by_id(p, c->tenants[i].id);
+        if (ts == NULL) {
+            ts = &p->tenants[p->ntenants++];
+            memset(ts, 0, sizeof(*ts));
+            snprintf(ts->id, sizeof(ts->id), "%s", c->tenants[i].id);
+        }
+        ts->tenant = &c->tenants[i];
+        ts->pk = pks[i];
+    }
+    p->conf = c;
+    xfree(pks);
+    return 0;
+}
+
+struct sweep_ctx {
+    struct persist *p;
+    struct tenant_state *ts;
+    int64_t now_ms;
+    unsigned days;
+    int failed;
+};
+
+static void sweep_day(void *arg, const char *tenant, const char *day, unsigned segments)
+{
+    struct sweep_ctx *sc = arg;
+    struct err err = {0};
+    struct auditlog *log;
+
+    (void)tenant;
+    (void)segments;
+    sc->days++;
+    if (sc->p->signer == NULL)
+        return;
+    log = tenant_log(sc->p, sc->ts, sc->now_ms, &err);
+    if (log == NULL || auditlog_append_retention(log, sc->now_ms, day, &err) != 0)
+        sc->failed = 1;
+}
+
+int persist_sweep(struct persist *p, int64_t now_ms, unsigned *days, struct err *err)
+{
+    struct sweep_ctx sc = {p, NULL, now_ms, 0, 0};
+    int r = 0;
+
+    for (size_t i = 0; p->store != NULL && i < p->ntenants; i++) {
+        struct tenant_state *ts = &p->tenants[i];
+        if (ts->tenant == NULL || ts->tenant->retention_days == 0)
+            continue;
+        sc.ts = ts;
+        if (store_sweep(p->store, ts->id, ts->tenant->retention_days, (uint64_t)now_ms, sweep_day,
+                        &sc, err))
+            r = -1;
+    }
+    if (sc.failed)
+        r = err_set(err, "retention: an audit entry could not be written");
+    *days = sc.days;
+    return r;
 }
 
 int persist_close(struct persist *p, int64_t now_ms, struct err *err)

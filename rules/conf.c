@@ -118,6 +118,12 @@ static const struct conf_directive conf_limits_table[] = {
     LIMIT("inflight_max", conf_dir_size, inflight_max, size_t, MIB, TIB),
     LIMIT("session_entries", conf_dir_count, session_entries, size_t, 1, 100000000),
     LIMIT("total_entries", conf_dir_count, total_entries, size_t, 1, 1000000000),
+    LIMIT("drain_timeout", conf_dir_ms, drain_timeout_ms, unsigned, 0, 3600 * SEC),
+    LIMIT("upstream_connect_timeout", conf_dir_ms, upstream_connect_timeout_ms, unsigned, 100,
+          600 * SEC),
+    LIMIT("upstream_timeout", conf_dir_ms, upstream_timeout_ms, unsigned, 100, 3600 * SEC),
+    LIMIT("upstream_retries", conf_dir_uint, upstream_retries, unsigned, 0, 10),
+    LIMIT("upstream_connections", conf_dir_uint, upstream_connections, unsigned, 1, 10000),
 };
 
 static int conf_parse_limits(struct conf_ctx *x, const struct cnode *n,
@@ -254,6 +260,11 @@ static const struct conf_limits conf_default_limits = {
     .inflight_max = 256 * MIB,
     .session_entries = 100000,
     .total_entries = 5000000,
+    .drain_timeout_ms = 30 * SEC,
+    .upstream_connect_timeout_ms = 2 * SEC,
+    .upstream_timeout_ms = 10 * SEC,
+    .upstream_retries = 1,
+    .upstream_connections = 64,
 };
 
 /* Errors with no better place point at the start of the file. */
@@ -266,7 +277,7 @@ static int conf_set_defaults(struct conf_ctx *x)
     c->limits = conf_default_limits;
     c->storage.segment_max_bytes = 64 * MIB;
     c->storage.segment_max_age_s = 3600;
-    c->storage.commit_interval_ms = 5;
+    c->storage.commit_interval_ms = 0;
     c->audit.checkpoint_entries = 1000;
     c->audit.checkpoint_seconds = 60;
     c->spool.max_bytes = GIB;

@@ -35,23 +35,28 @@ struct conf_listen {
 };
 
 struct conf_limits {
-    size_t header_max;               /* 16 KiB */
-    unsigned header_fields;          /* 100 */
-    size_t body_max;                 /* 5 MiB */
-    size_t decompressed_max;         /* 50 MiB */
-    unsigned ratio_max;              /* 100 */
-    unsigned json_depth;             /* 64 */
-    size_t json_nodes;               /* 1,000,000 */
-    uint32_t regex_match_limit;      /* 100,000 */
-    uint32_t regex_depth_limit;      /* 1,000 */
-    unsigned header_timeout_ms;      /* 10 s */
-    unsigned body_timeout_ms;        /* 30 s */
-    unsigned idle_timeout_ms;        /* 30 s */
-    unsigned max_connections;        /* 10,000 */
-    unsigned max_connections_per_ip; /* 256 */
-    size_t inflight_max;             /* 256 MiB */
-    size_t session_entries;          /* node-map entries per session: 100,000 */
-    size_t total_entries;            /* node-map entries in all: 5,000,000 */
+    size_t header_max;                    /* 16 KiB */
+    unsigned header_fields;               /* 100 */
+    size_t body_max;                      /* 5 MiB */
+    size_t decompressed_max;              /* 50 MiB */
+    unsigned ratio_max;                   /* 100 */
+    unsigned json_depth;                  /* 64 */
+    size_t json_nodes;                    /* 1,000,000 */
+    uint32_t regex_match_limit;           /* 100,000 */
+    uint32_t regex_depth_limit;           /* 1,000 */
+    unsigned header_timeout_ms;           /* 10 s */
+    unsigned body_timeout_ms;             /* 30 s */
+    unsigned idle_timeout_ms;             /* 30 s */
+    unsigned max_connections;             /* 10,000 */
+    unsigned max_connections_per_ip;      /* 256 */
+    size_t inflight_max;                  /* 256 MiB */
+    size_t session_entries;               /* node-map entries per session: 100,000 */
+    size_t total_entries;                 /* node-map entries in all: 5,000,000 */
+    unsigned drain_timeout_ms;            /* SIGTERM: in-flight requests finish within: 30 s */
+    unsigned upstream_connect_timeout_ms; /* 2 s */
+    unsigned upstream_timeout_ms;         /* whole upstream request: 10 s */
+    unsigned upstream_retries;            /* before the payload is spooled: 1 */
+    unsigned upstream_connections;        /* per upstream host and worker: 64 */
 };
 
 struct conf_tenant {

@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+#include "rules/posthog.h"
+#include "rules/sentry.h"
+
 const char *redact_status_name(enum redact_status s)
 {
     switch (s) {
@@ -47,6 +50,8 @@ static int redact_format(struct walk *w, enum format fmt, struct json **root, st
         return form_redact(w, root, records);
     case FORMAT_RRWEB:
         return rrweb_redact(w, root, records);
+    case FORMAT_POSTHOG:
+        return posthog_redact(w, root, records);
     default:
         return walk_fail(w, REDACT_INTERNAL, "format %s has no engine in this build",
                          format_name(fmt));
@@ -70,6 +75,28 @@ static size_t records_count(const struct buf *records, size_t mark)
     return n;
 }
 
+/* A Sentry envelope is not one JSON text: sentry.c reads its parts and
+ * writes the envelope itself. All or nothing, as for the others. */
+static enum redact_status redact_envelope(const struct redact_env *env, struct arena *a,
+                                          const char *in, size_t n, struct buf *out,
+                                          struct buf *records, struct redact_report *rep,
+                                          struct err *err)
+{
+    struct walk w;
+    size_t mark = records->len, out_mark = out->len;
+
+    if (walk_init(&w, env, a, rep, err))
+        return w.status;
+    if (sentry_redact(&w, in, n, out, records)) {
+        buf_wipe_from(out, out_mark);
+        buf_wipe_from(records, mark);
+        return w.status;
+    }
+    rep->bytes_out = out->len - out_mark;
+    rep->context_records = records_count(records, mark);
+    return REDACT_OK;
+}
+
 /* Parse, apply the format's rules and write out; records are appended to
  * records and wiped back to where they began unless everything succeeds. */
 static enum redact_status redact_run(const struct redact_env *env, struct arena *a, enum format fmt,
@@ -81,6 +108,8 @@ static enum redact_status redact_run(const struct redact_env *env, struct arena 
     size_t mark = records->len, out_mark = out->len;
     enum json_status js;
 
+    if (fmt == FORMAT_SENTRY)
+        return redact_envelope(env, a, in, n, out, records, rep, err);
     js = json_parse(a, in, n, &env->json, &root, err);
     if (js != JSON_OK)
         return parse_status(js);

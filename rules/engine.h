@@ -24,6 +24,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "rules/conf.h"
+#include "rules/decode.h"
 #include "rules/journey.h"
 #include "rules/json.h"
 #include "rules/pii.h"
@@ -47,6 +48,9 @@ struct redact_env {
     struct journey_state *journey; /* session state; NULL: a fresh one */
     struct buf *context;           /* context records (JSON lines); NULL: none */
     uint64_t now_ms;               /* the caller's clock for abandonment; 0: none */
+    struct decode_limits inflate;  /* compressed fields inside vendor payloads (PostHog
+                                      gzip strings, Sentry zlib recordings), in all;
+                                      zeros: 50 MiB and 100:1 */
 };
 
 /* How often each rule acted: the audit entry's body. Never values. */

@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev clang-format
 libyaml-dev libpcre2-dev libsodium-dev libssl-dev
-libcmocka-dev libjansson-dev python3 xxd"
+libevent-dev libcurl4-openssl-dev libdeflate-dev node-llhttp
+libcmocka-dev libjansson-dev python3 xxd openssl curl"
 
 missing=""
 for p in $PKGS; do

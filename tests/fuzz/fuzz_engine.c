@@ -46,8 +46,15 @@ static void init(void)
 
 static void run(enum format fmt, const uint8_t *data, size_t size)
 {
-    struct redact_env env = {
-        conf_policy_by_name(conf, "p"), scanner, {32, 10000}, pseudo_engine_fn, key, NULL, NULL, 0};
+    struct redact_env env = {conf_policy_by_name(conf, "p"),
+                             scanner,
+                             {32, 10000},
+                             pseudo_engine_fn,
+                             key,
+                             NULL,
+                             NULL,
+                             0,
+                             {0, 0}};
     struct arena *a = arena_new(1 << 24);
     struct buf out, ctx;
     struct redact_report rep;

@@ -52,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct redact_env env = {NULL, NULL, {32, 10000}, pseudo_engine_fn, NULL, NULL, NULL, 0};
+    struct redact_env env = {NULL, NULL, {32, 10000}, pseudo_engine_fn, NULL, NULL,
+                             NULL, 0,    {0, 0}};
     struct arena *a;
     struct buf out, ctx;
     struct redact_report rep;

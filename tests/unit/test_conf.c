@@ -161,19 +161,21 @@ static void check_example_server(const struct config *c)
     assert_string_equal(c->storage.dir, "examples/../var/store");
     assert_int_equal(c->storage.segment_max_bytes, 64 << 20);
     assert_int_equal(c->storage.segment_max_age_s, 3600);
-    assert_int_equal(c->storage.commit_interval_ms, 5);
+    assert_int_equal(c->storage.commit_interval_ms, 0);
     assert_string_equal(c->audit.dir, "examples/../var/audit");
     assert_null(c->audit.signing_key);
     assert_null(c->audit.origin);
     assert_int_equal(c->audit.checkpoint_entries, 1000);
     assert_int_equal(c->audit.checkpoint_seconds, 60);
-    assert_null(c->spool.dir);
-    assert_int_equal(c->spool.max_bytes, (uint64_t)1 << 30);
+    assert_string_equal(c->spool.dir, "examples/../var/spool");
+    assert_int_equal(c->spool.max_bytes, (uint64_t)256 << 20);
+    assert_int_equal(c->limits.drain_timeout_ms, 30000);
+    assert_int_equal(c->limits.upstream_retries, 1);
 }
 
 static void check_example_routes(const struct config *c)
 {
-    assert_int_equal(c->nroutes, 3); /* posthog returns when its format lands */
+    assert_int_equal(c->nroutes, 4);
     assert_string_equal(c->routes[0].method, "POST");
     assert_string_equal(c->routes[0].path, "/v1/form");
     assert_int_equal(c->routes[0].format, FORMAT_FORM);
@@ -182,8 +184,11 @@ static void check_example_routes(const struct config *c)
     assert_int_equal(c->routes[1].format, FORMAT_JSON);
     assert_string_equal(c->routes[2].path, "/v1/rrweb*");
     assert_int_equal(c->routes[2].format, FORMAT_RRWEB);
-    assert_null(c->routes[2].upstream);
+    assert_string_equal(c->routes[2].upstream, "http://127.0.0.1:8081/rrweb");
     assert_false(c->routes[2].forward_client_ip);
+    assert_null(c->routes[0].upstream);
+    assert_int_equal(c->routes[3].format, FORMAT_POSTHOG);
+    assert_int_equal(c->routes[3].tenant_from, TENANT_FROM_VENDOR);
 }
 
 static void test_example(void **state)

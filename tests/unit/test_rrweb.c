@@ -82,8 +82,8 @@ static int group_teardown(void **state)
 static enum redact_status run(const char *pol, const char *q)
 {
     const struct policy *p = conf_policy_by_name(fx.conf, pol);
-    struct redact_env env = {p,       NULL, json_default_limits, pseudo_engine_fn, fx.key, NULL,
-                             &fx.ctx, 0};
+    struct redact_env env = {p, NULL,  json_default_limits, pseudo_engine_fn, fx.key, NULL, &fx.ctx,
+                             0, {0, 0}};
     size_t n = strlen(q);
     enum redact_status st;
 
