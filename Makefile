@@ -151,7 +151,7 @@ fuzz: fuzz-build
 	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 bench: all
-	@$(MAKE) --no-print-directory $(B)/bench/bench_engine
+	@$(MAKE) --no-print-directory $(B)/bench/bench_engine $(B)/bench/bench_store
 	@sh bench/run.sh $(abspath $(SCRIM)) $(abspath $(B)/bench)
 
 $(B)/bench/%: bench/%.c $(B)/libscrim.a

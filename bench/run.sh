@@ -4,4 +4,9 @@ set -eu
 scrim=$1; bdir=$2
 echo "command: make bench   ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m))"
 "$bdir/bench_engine"
+echo
+echo "store and audit log: records made durable per second (bench/bench_store.c)"
+sdir=$(mktemp -d "$bdir/store.XXXXXX")
+"$bdir/bench_store" "$sdir"
+rm -rf "$sdir"
 sh "$(dirname "$0")/proxy.sh" "$scrim"
