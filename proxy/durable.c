@@ -28,7 +28,64 @@ struct durable {
     struct job *head, **tail;
     struct call *call;
     int stopping;
+    /* The audit logs' half of each commit runs here, beside the store's. */
+    pthread_t syncer;
+    pthread_mutex_t slock;
+    pthread_cond_t scond;
+    int sync_req, sync_done, sync_rc, syncer_stop;
+    int64_t sync_now;
 };
+
+static void syncer_stop(struct durable *d);
+
+static void *syncer_main(void *arg)
+{
+    struct durable *d = arg;
+
+    pthread_mutex_lock(&d->slock);
+    for (;;) {
+        struct err err = {0};
+        int rc;
+        while (!d->sync_req && !d->syncer_stop)
+            pthread_cond_wait(&d->scond, &d->slock);
+        if (!d->sync_req)
+            break;
+        d->sync_req = 0;
+        pthread_mutex_unlock(&d->slock);
+        rc = persist_commit_audit(d->persist, d->sync_now, &err);
+        if (rc != 0)
+            log_error("audit: commit failed: %s", err.msg);
+        pthread_mutex_lock(&d->slock);
+        d->sync_rc = rc;
+        d->sync_done = 1;
+        pthread_cond_broadcast(&d->scond);
+    }
+    pthread_mutex_unlock(&d->slock);
+    return NULL;
+}
+
+/* The store's fsync here, the audit logs' on the syncer, at the same time. */
+static int commit_both(struct durable *d, int64_t now)
+{
+    struct err err = {0};
+    int rs, ra;
+
+    pthread_mutex_lock(&d->slock);
+    d->sync_now = now;
+    d->sync_done = 0;
+    d->sync_req = 1;
+    pthread_cond_broadcast(&d->scond);
+    pthread_mutex_unlock(&d->slock);
+    rs = persist_commit_store(d->persist, now, &err);
+    if (rs != 0)
+        log_error("store: commit failed: %s", err.msg);
+    pthread_mutex_lock(&d->slock);
+    while (!d->sync_done)
+        pthread_cond_wait(&d->scond, &d->slock);
+    ra = d->sync_rc;
+    pthread_mutex_unlock(&d->slock);
+    return rs || ra ? -1 : 0;
+}
 
 static void spool_job(struct durable *d, struct job *j, int *spooled)
 {
@@ -105,10 +162,8 @@ static void run_batch(struct durable *d, struct job *batch)
     }
     for (struct job *j = batch; j; j = j->next)
         add_job(d, j, now);
-    if (persist_commit(d->persist, now, &err) != 0) {
-        log_error("persist: commit failed: %s", err.msg);
+    if (commit_both(d, now) != 0)
         failed = 1;
-    }
     metrics_counter_add(METRICS_STORE_COMMITS, 1);
     while (batch) {
         struct job *next = batch->next;
@@ -191,7 +246,15 @@ struct durable *durable_start(struct persist *p, struct spool *sp, struct drain 
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->cond, NULL);
     pthread_cond_init(&d->call_done, NULL);
+    pthread_mutex_init(&d->slock, NULL);
+    pthread_cond_init(&d->scond, NULL);
+    if (pthread_create(&d->syncer, NULL, syncer_main, d) != 0) {
+        xfree(d);
+        err_set(err, "cannot start the audit sync thread");
+        return NULL;
+    }
     if (pthread_create(&d->thread, NULL, durable_main, d) != 0) {
+        syncer_stop(d);
         xfree(d);
         err_set(err, "cannot start the durability thread");
         return NULL;
@@ -224,6 +287,17 @@ int durable_call(struct durable *d, int (*fn)(void *arg, struct persist *p), voi
     return c.rc;
 }
 
+static void syncer_stop(struct durable *d)
+{
+    pthread_mutex_lock(&d->slock);
+    d->syncer_stop = 1;
+    pthread_cond_broadcast(&d->scond);
+    pthread_mutex_unlock(&d->slock);
+    pthread_join(d->syncer, NULL);
+    pthread_cond_destroy(&d->scond);
+    pthread_mutex_destroy(&d->slock);
+}
+
 void durable_stop(struct durable *d)
 {
     if (d == NULL)
@@ -233,6 +307,7 @@ void durable_stop(struct durable *d)
     pthread_cond_signal(&d->cond);
     pthread_mutex_unlock(&d->lock);
     pthread_join(d->thread, NULL);
+    syncer_stop(d);
     pthread_cond_destroy(&d->cond);
     pthread_cond_destroy(&d->call_done);
     pthread_mutex_destroy(&d->lock);

@@ -188,17 +188,20 @@ int persist_add(struct persist *p, const struct persist_event *ev, int64_t now_m
     return 0;
 }
 
-/* The store, then each touched log and its checkpoint when one is due.
- * Every commit is attempted even after one fails, so no file is left with
+int persist_commit_store(struct persist *p, int64_t now_ms, struct err *err)
+{
+    if (p->store == NULL || !p->store_dirty)
+        return 0;
+    p->store_dirty = 0;
+    return store_commit(p->store, (uint64_t)now_ms, err);
+}
+
+/* Every touched log is synced even after one fails, so no log is left with
  * a half-synced batch that a later commit would silently acknowledge. */
-int persist_commit(struct persist *p, int64_t now_ms, struct err *err)
+int persist_commit_audit(struct persist *p, int64_t now_ms, struct err *err)
 {
     int r = 0;
 
-    if (p->store != NULL && p->store_dirty) {
-        r = store_commit(p->store, (uint64_t)now_ms, err);
-        p->store_dirty = 0;
-    }
     for (size_t i = 0; i < p->ntenants; i++) {
         struct tenant_state *ts = &p->tenants[i];
         if (ts->log == NULL || !ts->dirty)
@@ -209,6 +212,13 @@ int persist_commit(struct persist *p, int64_t now_ms, struct err *err)
             r = -1;
     }
     return r;
+}
+
+int persist_commit(struct persist *p, int64_t now_ms, struct err *err)
+{
+    int r = persist_commit_store(p, now_ms, err);
+
+    return persist_commit_audit(p, now_ms, err) || r ? -1 : 0;
 }
 
 int persist_request(struct persist *p, const struct persist_event *ev, int64_t now_ms,

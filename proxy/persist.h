@@ -62,6 +62,12 @@ int persist_add(struct persist *p, const struct persist_event *ev, int64_t now_m
  * disk; -1: nothing of the batch may be acknowledged. */
 int persist_commit(struct persist *p, int64_t now_ms, struct err *err) WUR;
 
+/* persist_commit in two halves that touch disjoint state, so two threads
+ * may run them at the same time (the store's fsync and the audit logs'
+ * fdatasync then overlap instead of adding up). Both must succeed. */
+int persist_commit_store(struct persist *p, int64_t now_ms, struct err *err) WUR;
+int persist_commit_audit(struct persist *p, int64_t now_ms, struct err *err) WUR;
+
 /* Point at a reloaded config: tenants are matched by id (their audit logs
  * stay open), public keys are loaded again (a rotation takes effect). The
  * store, audit and spool settings themselves are not reloadable. On -1
