@@ -116,7 +116,9 @@ static void conn_written(struct bufferevent *bev, void *arg)
         conn_close(c);
         return;
     }
-    http_parser_reset(c->hp);
+    /* An idle keep-alive connection holds no parser memory. */
+    http_parser_free(c->hp);
+    c->hp = NULL;
     conn_enter(c, CONN_IDLE);
     bufferevent_enable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
@@ -182,6 +184,17 @@ static void conn_message_done(struct conn *c)
         request_run(c, rq);
 }
 
+/* Each request gets a parser with its generation's limits. */
+static int conn_new_parser(struct conn *c)
+{
+    const struct conf_limits *l = &c->gen->conf->limits;
+    struct http_limits hl = {l->header_max, l->header_fields, l->body_max};
+
+    http_parser_free(c->hp);
+    c->hp = http_parser_new(&hl);
+    return c->hp ? 0 : -1;
+}
+
 /* Feed what has arrived; stop at each pause of the parser. */
 static void conn_read(struct bufferevent *bev, void *arg)
 {
@@ -196,6 +209,10 @@ static void conn_read(struct bufferevent *bev, void *arg)
             return;
         if (c->state == CONN_IDLE) {
             conn_refresh_gen(c);
+            if (conn_new_parser(c) != 0) {
+                conn_close(c);
+                return;
+            }
             conn_enter(c, CONN_HEAD);
         }
         r = http_parser_feed(c->hp, v.iov_base, v.iov_len, &used);
@@ -233,7 +250,6 @@ void conn_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa
 {
     struct conn *c;
     const struct conf_limits *l;
-    struct http_limits hl;
 
     /* Admin connections are not the clients' to exhaust. */
     if (!admin && !limit_conn_acquire(w->srv->conns, sa)) {
@@ -246,7 +262,6 @@ void conn_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa
     c->w = w;
     c->gen = server_gen(w->srv);
     l = &c->gen->conf->limits;
-    hl = (struct http_limits){l->header_max, l->header_fields, l->body_max};
     c->admin = admin;
     memcpy(&c->peer, sa, (size_t)socklen < sizeof(c->peer) ? (size_t)socklen : sizeof(c->peer));
     if (tls != NULL) {
@@ -264,7 +279,6 @@ void conn_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa
         xfree(c);
         return;
     }
-    c->hp = http_parser_new(&hl);
     c->timer = evtimer_new(w->base, conn_timeout, c);
     c->next = w->conns;
     if (w->conns)
