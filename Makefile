@@ -41,7 +41,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 SCRIM := $(B)/scrim
 
-.PHONY: all deps scrim test unit unit-asan cli integ lint fuzz fuzz-build bench run clean format
+.PHONY: all deps scrim test unit unit-asan cli integ e2e e2e-fixtures lint fuzz fuzz-build bench run clean format
 
 all: deps
 	@$(MAKE) --no-print-directory scrim
@@ -101,7 +101,7 @@ $(B)/asan/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(B)/libscrim-asan.a
 
 # The suites. Each prints cmocka's or the runner's own summary lines.
 test: deps
-	@$(MAKE) --no-print-directory unit cli integ unit-asan lint
+	@$(MAKE) --no-print-directory unit cli integ e2e-fixtures unit-asan lint
 
 unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh "unit" $(CONFORMANCE) $(UNIT_BIN)
@@ -116,6 +116,16 @@ cli: $(SCRIM)
 # The real binary on loopback with a recording upstream and real clients.
 integ: $(SCRIM)
 	@python3 tests/integ/run.py $(abspath $(SCRIM))
+
+# The real SDKs' captured requests (tests/e2e/fixtures) through scrim serve.
+e2e-fixtures: $(SCRIM)
+	@python3 tests/e2e/run_fixtures.py $(abspath $(SCRIM))
+
+# Re-record with the real SDKs in Chromium (npm + Debian's chromium; Node >= 20),
+# then replay the masked stream and screenshot it. E2E_UPDATE=1 commits the
+# new recording into tests/e2e/fixtures.
+e2e: deps $(SCRIM)
+	@sh tests/e2e/record.sh $(abspath $(SCRIM)) $(if $(filter 1,$(E2E_UPDATE)),--update)
 
 lint:
 	@sh scripts/lint.sh

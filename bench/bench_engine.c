@@ -7,6 +7,10 @@
  * and form traffic: mostly structure, ids, timestamps and short strings, with
  * a few PII values (1 string in 64). Each run processes the whole corpus as
  * payloads of ~100 KB; every figure is the median of RUNS runs.
+ *
+ * With a directory argument, a third row runs the rrweb path on the rrweb
+ * SDK's captured requests (tests/e2e/fixtures/rrweb/NNN-*.body), cycled
+ * into PAYLOADS payloads.
  */
 #include "common/arena.h"
 #include "common/buf.h"
@@ -15,6 +19,7 @@
 #include "rules/conf.h"
 #include "rules/engine.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +116,52 @@ static int make_form(struct buf *b)
     return r || buf_puts(b, "]}");
 }
 
+#define CAPTURED_MAX 64
+static struct buf captured[CAPTURED_MAX];
+static size_t ncaptured;
+
+static int body_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 5 && strcmp(d->d_name + n - 5, ".body") == 0;
+}
+
+/* The captured request bodies of dir, in name order (the SDK's order). */
+static int load_captured(const char *dir)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, body_file, alphasort);
+
+    if (n <= 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        FILE *f;
+        if (ncaptured < CAPTURED_MAX) {
+            snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+            buf_init(&captured[ncaptured], 0);
+            if ((f = fopen(path, "rb")) != NULL) {
+                char chunk[65536];
+                size_t r;
+                while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                    if (buf_append(&captured[ncaptured], chunk, r))
+                        abort();
+                fclose(f);
+                ncaptured++;
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return ncaptured ? 0 : -1;
+}
+
+static int make_captured(struct buf *b, int i)
+{
+    const struct buf *c = &captured[(size_t)i % ncaptured];
+    return buf_append(b, c->data, c->len);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -201,7 +252,10 @@ static void bench_format(const char *label, enum format fmt, struct config *c,
     memset(&b, 0, sizeof(b));
     for (int i = 0; i < PAYLOADS; i++) {
         buf_init(&b.payloads[i], 0);
-        if (fmt == FORMAT_FORM ? make_form(&b.payloads[i]) : make_replay(&b.payloads[i]))
+        int r = fmt == FORMAT_FORM    ? make_form(&b.payloads[i])
+                : fmt == FORMAT_RRWEB ? make_captured(&b.payloads[i], i)
+                                      : make_replay(&b.payloads[i]);
+        if (r)
             abort();
         b.total += b.payloads[i].len;
     }
@@ -210,7 +264,8 @@ static void bench_format(const char *label, enum format fmt, struct config *c,
     buf_init(&b.ctx, 0);
     for (int k = 0; k < 2; k++)
         env[k] = (struct redact_env){
-            pols[k], sc[k], json_default_limits, pseudo_engine_fn, key, NULL, &b.ctx, 0, {0, 0}};
+            pols[k], sc[k], json_default_limits, pseudo_engine_fn, key, NULL, &b.ctx, 0,
+            {0, 0},  NULL};
     copy = median_mbps(&b, STAGE_COPY, NULL, fmt);
     pw = median_mbps(&b, STAGE_PARSE_WRITE, NULL, fmt);
     nodet = median_mbps(&b, STAGE_ENGINE, &env[0], fmt);
@@ -226,7 +281,7 @@ static void bench_format(const char *label, enum format fmt, struct config *c,
     pii_scanner_free(sc[1]);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct err err;
     struct config *c;
@@ -252,6 +307,15 @@ int main(void)
     printf("|---|---|---|---|---|---|---|\n");
     bench_format("replay-shaped JSON", FORMAT_JSON, c, key);
     bench_format("form batches", FORMAT_FORM, c, key);
+    if (argc > 1) {
+        if (load_captured(argv[1]) != 0) {
+            fprintf(stderr, "bench: no .body files in %s\n", argv[1]);
+            return 1;
+        }
+        bench_format("rrweb SDK, captured", FORMAT_RRWEB, c, key);
+    }
+    for (size_t i = 0; i < ncaptured; i++)
+        buf_free(&captured[i]);
     pseudo_key_free(key);
     conf_free(c);
     return 0;

@@ -3,7 +3,7 @@
 set -eu
 scrim=$1; bdir=$2
 echo "command: make bench   ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m))"
-"$bdir/bench_engine"
+"$bdir/bench_engine" "$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/fixtures/rrweb"
 echo
 echo "store and audit log: records made durable per second (bench/bench_store.c)"
 sdir=$(mktemp -d "$bdir/store.XXXXXX")

@@ -98,8 +98,8 @@ static void spool_job(struct durable *d, struct job *j, int *spooled)
         j->spool_full = 1;
         return;
     }
-    it.url = j->route->upstream;
-    it.content_type = request_content_type(j->route);
+    it.url = j->up_url;
+    it.content_type = j->up_type;
     it.headers = "";
     it.request_id = j->rid;
     it.tenant = j->tenant->id;

@@ -24,6 +24,7 @@
 #include "proxy/upstream.h"
 #include "rules/decode.h"
 #include "rules/posthog.h"
+#include "rules/session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -225,6 +226,7 @@ void job_free(struct job *j)
     buf_free(&j->body);
     buf_free(&j->out);
     buf_free(&j->records);
+    xfree(j->up_url);
     gen_unref(j->gen);
     xfree(j);
     w->jobs--;
@@ -256,7 +258,7 @@ static int decode_body(struct job *j, const struct http_request *rq, const char 
                                  ce ? ce->value_len : 0,
                                  rq->query,
                                  rq->query ? rq->query_len : 0};
-        st = posthog_unwrap(&dl, &h, *in, *n, &j->body);
+        st = posthog_unwrap(&dl, &h, *in, *n, &j->body, &j->wrap);
     } else if (ce != NULL)
         st = decode_content_encoding(&dl, ce->value, ce->value_len, *in, *n, &j->body);
     else
@@ -284,6 +286,32 @@ static void count_rules(const struct job *j)
                              j->rep.rules[i].count);
 }
 
+static int uses_sessions(enum format f)
+{
+    return f == FORMAT_RRWEB || f == FORMAT_POSTHOG || f == FORMAT_SENTRY;
+}
+
+/* Replay formats judge inputs by what earlier payloads of the session
+ * showed: the shared session table, bound to this tenant, under its lock. */
+static enum redact_status engine_with_sessions(struct job *j, struct redact_env *env,
+                                               const char *in, size_t n, struct err *err)
+{
+    struct server *s = j->w->srv;
+    enum redact_status st;
+
+    pthread_mutex_lock(&s->sessions_lock);
+    if (session_table_bind(s->sessions, j->tenant->id, strlen(j->tenant->id), NULL, 0) != 0) {
+        pthread_mutex_unlock(&s->sessions_lock);
+        err_set(err, "session table: cannot bind tenant");
+        return REDACT_INTERNAL;
+    }
+    env->sessions = s->sessions;
+    st = engine_redact(env, j->arena, j->route->format, in, n, &j->out, &j->rep, err);
+    server_session_gauges(s);
+    pthread_mutex_unlock(&s->sessions_lock);
+    return st;
+}
+
 static enum redact_status run_engine(struct job *j, const char *in, size_t n)
 {
     const struct conf_limits *l = &j->gen->conf->limits;
@@ -305,7 +333,10 @@ static enum redact_status run_engine(struct job *j, const char *in, size_t n)
     buf_init(&j->out, 4 * n + (1 << 16));
     buf_init(&j->records, 4 * n + (1 << 16));
     err_clear(&err);
-    j->st = engine_redact(&env, j->arena, j->route->format, in, n, &j->out, &j->rep, &err);
+    if (uses_sessions(j->route->format))
+        j->st = engine_with_sessions(j, &env, in, n, &err);
+    else
+        j->st = engine_redact(&env, j->arena, j->route->format, in, n, &j->out, &j->rep, &err);
     if (j->st != REDACT_OK)
         log_info("request %s: payload rejected (%s): %s", j->rid, redact_status_name(j->st),
                  err.msg);
@@ -314,9 +345,35 @@ static enum redact_status run_engine(struct job *j, const char *in, size_t n)
     return j->st;
 }
 
-const char *request_content_type(const struct conf_route *r)
+/* The masked payload goes upstream the way the client sent it: a PostHog
+ * body re-wrapped (gzip, base64 form) with the matching Content-Type and
+ * compression parameter (docs/posthog.md), a Sentry envelope as one. */
+static int upstream_form(struct job *j)
 {
-    return r->format == FORMAT_SENTRY ? "application/x-sentry-envelope" : "application/json";
+    const char *base = j->route->upstream, *comp = NULL;
+    size_t n;
+
+    j->up_type =
+        j->route->format == FORMAT_SENTRY ? "application/x-sentry-envelope" : "application/json";
+    if (j->route->format == FORMAT_POSTHOG && j->wrap != POSTHOG_WRAP_PLAIN) {
+        struct buf wrapped;
+        buf_init(&wrapped, j->out.max);
+        if (posthog_wrap(j->wrap, j->out.data ? j->out.data : "", j->out.len, &wrapped) != 0) {
+            buf_free(&wrapped);
+            return -1;
+        }
+        buf_free(&j->out);
+        j->out = wrapped;
+        j->up_type = posthog_wrap_content_type(j->wrap);
+        comp = posthog_wrap_compression(j->wrap);
+    }
+    n = strlen(base) + (comp ? strlen(comp) + 14 : 0) + 1;
+    j->up_url = xmalloc(n);
+    if (comp)
+        snprintf(j->up_url, n, "%s%ccompression=%s", base, strchr(base, '?') ? '&' : '?', comp);
+    else
+        snprintf(j->up_url, n, "%s", base);
+    return 0;
 }
 
 static void upstream_done(void *arg, const struct upstream_result *r)
@@ -371,8 +428,7 @@ static void forward(struct job *j)
     snprintf(rid, sizeof(rid), "X-Scrim-Request-Id: %s", j->rid);
     if (j->route->forward_client_ip && client_ip_header(j->conn, xff, sizeof(xff)) == 0)
         headers[1] = xff;
-    rq = (struct upstream_request){j->route->upstream, request_content_type(j->route), headers,
-                                   j->out.data, j->out.len};
+    rq = (struct upstream_request){j->up_url, j->up_type, headers, j->out.data, j->out.len};
     if (upstream_send(j->w->up, &rq, upstream_done, j, &err) != 0) {
         log_error("request %s: cannot forward: %s", j->rid, err.msg);
         j->want_spool = 1;
@@ -417,7 +473,10 @@ void request_run(struct conn *c, const struct http_request *rq)
     }
     if (j->route->upstream == NULL)
         durable_submit(c->w->srv->durable, j);
-    else if (c->w->srv->spool != NULL && spool_items(c->w->srv->spool) > 0) {
+    else if (upstream_form(j) != 0) {
+        j->st = REDACT_TOOBIG; /* the re-wrapped body would pass its cap */
+        durable_submit(c->w->srv->durable, j);
+    } else if (c->w->srv->spool != NULL && spool_items(c->w->srv->spool) > 0) {
         j->want_spool = 1; /* behind the queue, never ahead of it */
         durable_submit(c->w->srv->durable, j);
     } else

@@ -11,6 +11,9 @@
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "rules/pii.h"
+#include "rules/session.h"
+
+#include <sodium.h>
 
 #include <event2/thread.h>
 #include <netdb.h>
@@ -389,12 +392,41 @@ static int open_backends(struct server *s, const struct config *c, struct err *e
     return s->durable ? 0 : -1;
 }
 
+void server_session_gauges(struct server *s)
+{
+    struct session_stats st;
+
+    session_table_stats(s->sessions, &st);
+    metrics_gauge_set(METRICS_NODEMAP_ENTRIES, (int64_t)st.entries);
+    metrics_gauge_set(METRICS_NODEMAP_SESSIONS, (int64_t)st.sessions);
+    if (st.evictions > s->evictions_seen) {
+        metrics_counter_add(METRICS_NODEMAP_EVICTIONS, st.evictions - s->evictions_seen);
+        s->evictions_seen = st.evictions;
+    }
+}
+
+static struct session_table *sessions_new(const struct config *c)
+{
+    uint8_t key[16];
+    struct session_table *t;
+
+    randombytes_buf(key, sizeof(key));
+    t = session_table_new(c->limits.session_entries, c->limits.total_entries, key);
+    sodium_memzero(key, sizeof(key));
+    return t;
+}
+
 struct server *server_start(struct gen *g, struct err *err)
 {
     struct server *s = xcalloc(1, sizeof(*s));
     const struct config *c = g->conf;
 
     pthread_mutex_init(&s->gen_lock, NULL);
+    pthread_mutex_init(&s->sessions_lock, NULL);
+    if ((s->sessions = sessions_new(c)) == NULL) {
+        err_set(err, "limits.session_entries, total_entries: out of range");
+        goto fail;
+    }
     gen_ref(g);
     s->gen = g;
     s->conns = limit_conn_new(c->limits.max_connections, c->limits.max_connections_per_ip);
@@ -508,6 +540,10 @@ void server_tick(struct server *s)
     struct tick t = {s, server_now_ms()};
 
     durable_call(s->durable, tick_on_durable, &t);
+    pthread_mutex_lock(&s->sessions_lock);
+    session_table_expire(s->sessions, t.now, NULL, NULL);
+    server_session_gauges(s);
+    pthread_mutex_unlock(&s->sessions_lock);
     if (s->spool) {
         metrics_gauge_set(METRICS_SPOOL_ITEMS, (int64_t)spool_items(s->spool));
         metrics_gauge_set(METRICS_SPOOL_BYTES, (int64_t)spool_bytes(s->spool));
@@ -576,6 +612,8 @@ void server_free(struct server *s)
     limit_rate_free(s->rate);
     limit_bytes_free(s->inflight);
     gen_unref(s->gen);
+    session_table_free(s->sessions);
+    pthread_mutex_destroy(&s->sessions_lock);
     pthread_mutex_destroy(&s->gen_lock);
     xfree(s);
 }

@@ -22,6 +22,7 @@
 #include "proxy/persist.h"
 #include "proxy/server.h"
 #include "rules/engine.h"
+#include "rules/posthog.h"
 
 #define SERVER_LISTEN_MAX 16
 #define WORKER_ARENA_POOL 64 /* request arenas kept warm per worker */
@@ -70,11 +71,14 @@ struct job {
     struct redact_report rep;
     enum redact_status st;
     char rid[17];
-    int forwarded;  /* accepted upstream */
-    int want_spool; /* upstream failed or the spool has a queue: spool it */
-    int spool_full; /* set by the durability thread */
-    int failed;     /* the durability thread could not make it durable */
-    int status;     /* an HTTP answer decided before the engine; 0: none */
+    enum posthog_wrap wrap; /* how a PostHog body came: it goes on the same way */
+    char *up_url;           /* the upstream URL this payload goes to */
+    const char *up_type;    /* and its Content-Type */
+    int forwarded;          /* accepted upstream */
+    int want_spool;         /* upstream failed or the spool has a queue: spool it */
+    int spool_full;         /* set by the durability thread */
+    int failed;             /* the durability thread could not make it durable */
+    int status;             /* an HTTP answer decided before the engine; 0: none */
     size_t charged;
     size_t bytes_in; /* the body as received */
     uint64_t t0_us;
@@ -122,6 +126,11 @@ struct server {
     struct limit_bytes *inflight;
     int draining; /* atomic */
     uint64_t last_sweep_ms;
+    /* Replay sessions' node maps and journeys, across requests and workers.
+     * One table under one lock: engine calls of replay formats serialise. */
+    pthread_mutex_t sessions_lock;
+    struct session_table *sessions;
+    uint64_t evictions_seen;
 };
 
 /* server.c */
@@ -151,9 +160,6 @@ void request_finish(struct job *j);
 void job_free(struct job *j);
 void request_error(struct conn *c, int status, const char *reason);
 
-/* What the masked payload is sent upstream as. */
-const char *request_content_type(const struct conf_route *r);
-
 /* The tenant's rate limit allows one more request. */
 int request_rate_ok(struct conn *c);
 
@@ -163,6 +169,9 @@ int vendor_tenant(struct conn *c, const struct http_request *rq, const char *in,
 
 /* admin.c */
 void admin_handle(struct conn *c, const struct http_request *rq);
+
+/* Node-map gauges and evictions into metrics; sessions_lock held. */
+void server_session_gauges(struct server *s);
 
 uint64_t server_now_ms(void);
 uint64_t server_now_us(void);

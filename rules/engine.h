@@ -30,6 +30,8 @@
 #include "rules/pii.h"
 #include "rules/policy.h"
 
+struct session_table;
+
 /* base64url of a 16-byte digest, without padding. */
 #define PSEUDONYM_LEN 22
 
@@ -45,12 +47,14 @@ struct redact_env {
     struct json_limits json;
     pseudonym_fn pseudonym;
     void *pseudonym_ctx;
-    struct journey_state *journey; /* session state; NULL: a fresh one */
-    struct buf *context;           /* context records (JSON lines); NULL: none */
-    uint64_t now_ms;               /* the caller's clock for abandonment; 0: none */
-    struct decode_limits inflate;  /* compressed fields inside vendor payloads (PostHog
-                                      gzip strings, Sentry zlib recordings), in all;
-                                      zeros: 50 MiB and 100:1 */
+    struct journey_state *journey;  /* session state; NULL: a fresh one */
+    struct buf *context;            /* context records (JSON lines); NULL: none */
+    uint64_t now_ms;                /* the caller's clock for abandonment; 0: none */
+    struct decode_limits inflate;   /* compressed fields inside vendor payloads (PostHog
+                                       gzip strings, Sentry zlib recordings), in all;
+                                       zeros: 50 MiB and 100:1 */
+    struct session_table *sessions; /* replay sessions across payloads (rules/session.h),
+                                       bound to the tenant; NULL: every payload on its own */
 };
 
 /* How often each rule acted: the audit entry's body. Never values. */

@@ -46,6 +46,11 @@ int redact_text(struct walk *w, const char *s, size_t n, const char **out, size_
 /* A masked copy of s[0..n): the policy's mask length, or one '*' per code
  * point. NULL over the arena cap. */
 struct json *redact_mask_string(struct walk *w, const char *s, size_t n);
+/* rrweb's text masking: '*' per non-whitespace code point, whitespace kept
+ * (mask_length, when set, still hides the length). */
+struct json *redact_mask_text(struct walk *w, const char *s, size_t n);
+/* 1 when s[0..n) is only ASCII whitespace (nothing a mask could hide). */
+int redact_all_space(const char *s, size_t n);
 
 /* Count n actions of rule index i (field rules, then PII rules, then
  * struct_rule values offset by both). */

@@ -84,6 +84,45 @@ static size_t mask_len(const struct walk *w, const char *s, size_t n)
     return w->pol->mask_length ? w->pol->mask_length : utf8_chars(s, n);
 }
 
+static int ascii_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+int redact_all_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!ascii_space((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* As rrweb masks text itself: one '*' per code point that is not
+ * whitespace, whitespace kept, so the replayed layout keeps its lines. */
+struct json *redact_mask_text(struct walk *w, const char *s, size_t n)
+{
+    struct json *v;
+    char *d;
+    size_t m = 0;
+
+    if (w->pol->mask_length)
+        return redact_mask_string(w, s, n);
+    if (n > SIZE_MAX - sizeof(*v) - 1 || (v = arena_alloc(w->a, sizeof(*v) + n + 1)) == NULL)
+        return NULL;
+    d = (char *)(v + 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (ascii_space(c))
+            d[m++] = (char)c;
+        else if ((c & 0xC0) != 0x80)
+            d[m++] = '*';
+    }
+    d[m] = '\0';
+    /* '\n' and '\t' need escaping: not plain */
+    *v = (struct json){.type = JSON_STRING, .len = m, .u.s = d};
+    return v;
+}
+
 /* The node and its bytes in one allocation: a form batch masks every input. */
 struct json *redact_mask_string(struct walk *w, const char *s, size_t n)
 {

@@ -24,13 +24,15 @@ struct sn_item {
     enum item_kind kind;  /* what its payload is */
     struct json *body;    /* the JSON payload, or a recording's events */
     struct json *rec_hdr; /* a recording's {"segment_id"} line */
+    int zlib;             /* the recording's events came zlib-compressed */
 };
 
 struct sn_env {
     struct json *hdr;
     struct sn_item *items;
     size_t nitems;
-    size_t budget; /* what the envelope may still inflate */
+    size_t budget;          /* what the envelope may still inflate */
+    struct vendor_zip *zip; /* compresses recordings again; NULL until needed */
 };
 
 /* Item types whose payload is one JSON document, masked by the field rules
@@ -84,12 +86,44 @@ static int length_of(const struct json *v, size_t *out)
     return 0;
 }
 
-/* The DSN scrim forwards untouched must be one: scheme://key[:secret]@host
- * [:port][/path]/project, ASCII, so exempting it from the detectors keeps
- * nothing but a key, a host and a project id. */
+static int dsn_key_char(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           c == '-';
+}
+
+static int dsn_host_char(int c)
+{
+    return (dsn_key_char(c) && c != '_') || c == '.';
+}
+
+static int dsn_path_char(int c)
+{
+    return dsn_key_char(c) || c == '.' || c == '/';
+}
+
+static int dsn_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The end of the run of ok characters from s[i] (i itself for none). */
+static size_t dsn_run(const char *s, size_t n, size_t i, int (*ok)(int))
+{
+    while (i < n && ok((unsigned char)s[i]))
+        i++;
+    return i;
+}
+
+/* The DSN scrim forwards untouched must be one, and nothing else:
+ * http(s)://key[:secret]@host[:port][/path]/project, the key and secret of
+ * the characters a vendor key may hold (vendor_key_find), so exempting it
+ * from the detectors keeps nothing but a key, a host and a project id (an
+ * e-mail address reads as a key and a host only without its dots). */
 static int dsn_valid(const char *s, size_t n)
 {
-    size_t i = 0, at = 0, slash = 0;
+    size_t i, k;
+    const char *slash;
 
     if (n > 7 && memcmp(s, "http://", 7) == 0)
         i = 7;
@@ -97,23 +131,22 @@ static int dsn_valid(const char *s, size_t n)
         i = 8;
     else
         return 0;
-    for (size_t k = i; k < n; k++) {
-        unsigned char c = (unsigned char)s[k];
-        int word = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                   c == '-' || c == '_' || c == '.';
-        if (c == '@' && at == 0 && slash == 0)
-            at = k;
-        else if (c == '/')
-            slash = k;
-        else if (!word && c != ':')
-            return 0;
-    }
-    if (at == 0 || slash < at || slash + 1 >= n)
+    if ((k = dsn_run(s, n, i, dsn_key_char)) == i)
+        return 0; /* no key */
+    if (k < n && s[k] == ':' && dsn_run(s, n, k + 1, dsn_key_char) == k + 1)
+        return 0; /* an empty secret */
+    if (k < n && s[k] == ':')
+        k = dsn_run(s, n, k + 1, dsn_key_char);
+    if (k == n || s[k] != '@' || (i = dsn_run(s, n, k + 1, dsn_host_char)) == k + 1)
         return 0;
-    for (size_t k = slash + 1; k < n; k++)
-        if (s[k] < '0' || s[k] > '9')
-            return 0;
-    return 1;
+    if (i < n && s[i] == ':' && dsn_run(s, n, i + 1, dsn_digit) == i + 1)
+        return 0; /* an empty port */
+    if (i < n && s[i] == ':')
+        i = dsn_run(s, n, i + 1, dsn_digit);
+    if (i == n || s[i] != '/' || dsn_run(s, n, i, dsn_path_char) != n)
+        return 0;
+    slash = memrchr(s + i, '/', n - i);
+    return slash + 1 < s + n && dsn_run(s, n, (size_t)(slash + 1 - s), dsn_digit) == n;
 }
 
 static int envelope_header(struct walk *w, struct sn_env *e, const char *s, size_t n)
@@ -145,8 +178,9 @@ static int recording_read(struct walk *w, struct sn_env *e, struct sn_item *it, 
     bn = n - (size_t)(body - p);
     if (bn == 0)
         return walk_fail(w, REDACT_BAD, "sentry: items[%zu] recording has no events", idx);
-    if (body[0] == '[' ? parse_part(w, body, bn, &it->body, "a recording")
-                       : vendor_inflate_json(w, VENDOR_ZLIB, body, bn, &e->budget, &it->body))
+    it->zlib = body[0] != '[';
+    if (!it->zlib ? parse_part(w, body, bn, &it->body, "a recording")
+                  : vendor_inflate_json(w, VENDOR_ZLIB, body, bn, &e->budget, &it->body))
         return -1;
     if (it->body->type != JSON_ARRAY)
         return walk_fail(w, REDACT_BAD, "sentry: items[%zu] recording is not an event list", idx);
@@ -296,14 +330,35 @@ static int item_header_write(struct walk *w, const struct sn_item *it, size_t le
     return buf_puts(out, "}\n") ? write_fail(w) : 0;
 }
 
-static int item_write(struct walk *w, const struct sn_item *it, struct buf *out)
+/* A recording's events go back as they came: plain JSON text, or one zlib
+ * stream of it (the SDK's compression worker), compressed by scrim. */
+static int events_write(struct sn_env *e, const struct sn_item *it, struct buf *p)
+{
+    struct buf text;
+    int r;
+
+    if (!it->zlib)
+        return json_write(p, it->body);
+    if (e->zip == NULL && (e->zip = vendor_zip_new()) == NULL)
+        return -1;
+    buf_init(&text, p->max);
+    r = json_write(&text, it->body) ||
+        vendor_deflate(e->zip, VENDOR_ZLIB, text.data ? text.data : "", text.len, p);
+    buf_wipe(&text);
+    buf_free(&text);
+    return r;
+}
+
+static int item_write(struct walk *w, struct sn_env *e, const struct sn_item *it, struct buf *out)
 {
     struct buf p;
     int r;
 
     buf_init(&p, out->max);
-    r = (it->rec_hdr != NULL && (json_write(&p, it->rec_hdr) || buf_putc(&p, '\n'))) ||
-        json_write(&p, it->body);
+    if (it->rec_hdr != NULL)
+        r = json_write(&p, it->rec_hdr) || buf_putc(&p, '\n') || events_write(e, it, &p);
+    else
+        r = json_write(&p, it->body);
     r = r ? write_fail(w) : item_header_write(w, it, p.len, out);
     if (r == 0 && buf_append(out, p.data ? p.data : "", p.len))
         r = write_fail(w);
@@ -312,25 +367,35 @@ static int item_write(struct walk *w, const struct sn_item *it, struct buf *out)
     return r;
 }
 
+static int envelope_redact(struct walk *w, struct sn_env *e, const char *in, size_t n,
+                           struct buf *out, struct buf *records)
+{
+    const struct json *session;
+
+    if (envelope_read(w, e, in, n))
+        return -1;
+    session = replay_session(e);
+    for (size_t i = 0; i < e->nitems; i++)
+        if (item_mask(w, session, &e->items[i], records))
+            return -1;
+    if (header_mask(w, e))
+        return -1;
+    if (json_write(out, e->hdr))
+        return write_fail(w);
+    for (size_t i = 0; i < e->nitems; i++)
+        if (item_write(w, e, &e->items[i], out))
+            return -1;
+    return 0;
+}
+
 int sentry_redact(struct walk *w, const char *in, size_t n, struct buf *out, struct buf *records)
 {
     struct sn_env e;
-    const struct json *session;
+    int r;
 
     memset(&e, 0, sizeof(e));
     e.budget = vendor_inflate_max(w->env);
-    if (envelope_read(w, &e, in, n))
-        return -1;
-    session = replay_session(&e);
-    for (size_t i = 0; i < e.nitems; i++)
-        if (item_mask(w, session, &e.items[i], records))
-            return -1;
-    if (header_mask(w, &e))
-        return -1;
-    if (json_write(out, e.hdr))
-        return write_fail(w);
-    for (size_t i = 0; i < e.nitems; i++)
-        if (item_write(w, &e.items[i], out))
-            return -1;
-    return 0;
+    r = envelope_redact(w, &e, in, n, out, records);
+    vendor_zip_free(e.zip);
+    return r;
 }

@@ -10,7 +10,10 @@
  *
  * `replay_recording` items (a {"segment_id"} line, then rrweb events, plain
  * or zlib-compressed by the SDK's deflate worker) are inflated and masked by
- * the rrweb format under the replay's id and written back uncompressed.
+ * the rrweb format under the replay's id and written back as they came:
+ * plain, or compressed again by scrim as one zlib stream (libdeflate at a
+ * fixed level, so the same masked recording always gives the same bytes).
+ * The client's compressed bytes never pass through.
  * `replay_event` and the other JSON item types get the field rules and
  * detectors. Item types that are not JSON (attachments, video, statsd) or
  * unknown are refused: scrim cannot mask what it cannot read.

@@ -1,11 +1,14 @@
 /*
- * vendor: vendor keys, the form reader, inflating embedded JSON and the
- * rrweb hand-off shared by posthog.c and sentry.c.
+ * vendor: vendor keys, the form reader, inflating embedded JSON,
+ * compressing what goes back, and the rrweb hand-off shared by posthog.c
+ * and sentry.c.
  */
 #include "rules/vendor.h"
 
+#include <libdeflate.h>
 #include <string.h>
 
+#include "common/mem.h"
 #include "engine_impl.h"
 #include "rules/decode.h"
 
@@ -359,24 +362,50 @@ int vendor_inflate_json(struct walk *w, enum vendor_coding c, const void *in, si
     return 0;
 }
 
+/* ---- compressing what goes back ---- */
+
+struct vendor_zip {
+    struct libdeflate_compressor *c;
+};
+
+struct vendor_zip *vendor_zip_new(void)
+{
+    return xcalloc(1, sizeof(struct vendor_zip));
+}
+
+void vendor_zip_free(struct vendor_zip *z)
+{
+    if (z == NULL)
+        return;
+    if (z->c != NULL)
+        libdeflate_free_compressor(z->c);
+    xfree(z);
+}
+
+int vendor_deflate(struct vendor_zip *z, enum vendor_coding c, const void *in, size_t n,
+                   struct buf *out)
+{
+    size_t bound, got;
+    char *dst;
+
+    if (z->c == NULL && (z->c = libdeflate_alloc_compressor(VENDOR_DEFLATE_LEVEL)) == NULL)
+        return -1;
+    bound = c == VENDOR_GZIP ? libdeflate_gzip_compress_bound(z->c, n)
+                             : libdeflate_zlib_compress_bound(z->c, n);
+    if ((dst = buf_reserve(out, bound)) == NULL)
+        return -1;
+    got = c == VENDOR_GZIP ? libdeflate_gzip_compress(z->c, in, n, dst, bound)
+                           : libdeflate_zlib_compress(z->c, in, n, dst, bound);
+    if (got == 0)
+        return -1; /* cannot happen within the bound; refused rather than trusted */
+    buf_commit(out, got);
+    return 0;
+}
+
 int vendor_rrweb(struct walk *w, const char *session, size_t slen, struct json **events,
                  struct buf *records)
 {
-    struct json_member *m = arena_alloc(w->a, 2 * sizeof(*m)), *ev;
-    struct json *root = arena_alloc(w->a, sizeof(*root)), *sid = NULL;
-    size_t k = 0;
+    struct rrweb_stream s = {session, slen, NULL, 0};
 
-    if (session != NULL && slen > 0 && (sid = json_new_string(w->a, session, slen)) == NULL)
-        return walk_fail(w, REDACT_TOOBIG, "arena cap reached");
-    if (m == NULL || root == NULL)
-        return walk_fail(w, REDACT_TOOBIG, "arena cap reached");
-    if (sid != NULL)
-        m[k++] = (struct json_member){"session_id", 10, JSON_F_PLAIN, sid};
-    m[k++] = (struct json_member){"events", 6, JSON_F_PLAIN, *events};
-    *root = (struct json){.type = JSON_OBJECT, .len = k, .u.members = m};
-    if (rrweb_redact(w, &root, records))
-        return -1;
-    ev = vendor_member(root, "events");
-    *events = ev != NULL && ev->value->type == JSON_ARRAY ? ev->value : NULL;
-    return 0;
+    return rrweb_redact_events(w, &s, events, records);
 }

@@ -12,7 +12,9 @@
  *
  * The rest is for rules/posthog.c and rules/sentry.c: a strict
  * form/query reader, inflating a compressed JSON document into the walk's
- * arena under a per-payload budget, and handing a vendor's rrweb event list
+ * arena under a per-payload budget, compressing the masked one again the
+ * way it came (the output keeps the vendor's encoding), and handing a
+ * vendor's rrweb event list
  * to the rrweb format as {"session_id", "events"}, so a replay is masked the
  * same whichever vendor carried it.
  *
@@ -94,6 +96,30 @@ enum vendor_coding {
  */
 int vendor_inflate_json(struct walk *w, enum vendor_coding c, const void *in, size_t n,
                         size_t *budget, struct json **out);
+
+/* The compression level scrim writes with: fixed, so the same masked
+ * payload always compresses to the same bytes (libdeflate is deterministic
+ * for a given level), and libdeflate's default, close to fflate's and
+ * zlib's ratio at a fraction of the time. */
+#define VENDOR_DEFLATE_LEVEL 6
+
+/* A compressor for one payload: several fields of one payload compress
+ * with one libdeflate compressor (a few hundred KiB of tables), allocated
+ * at the first vendor_deflate() and freed with the vendor_zip. */
+struct vendor_zip;
+
+/* NULL under the allocation-failure hook. */
+struct vendor_zip *vendor_zip_new(void);
+void vendor_zip_free(struct vendor_zip *z);
+
+/*
+ * Compress in[0..n) as coding c (gzip: no name, mtime 0, as fflate and
+ * libdeflate write it; zlib: one stream) and append it to out. Returns 0,
+ * or -1 with out as it was when out's maximum is reached or the compressor
+ * cannot be allocated.
+ */
+int vendor_deflate(struct vendor_zip *z, enum vendor_coding c, const void *in, size_t n,
+                   struct buf *out) WUR;
 
 /*
  * Mask the rrweb event array *events as the rrweb format masks

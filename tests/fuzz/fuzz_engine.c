@@ -54,7 +54,8 @@ static void run(enum format fmt, const uint8_t *data, size_t size)
                              NULL,
                              NULL,
                              0,
-                             {0, 0}};
+                             {0, 0},
+                             NULL};
     struct arena *a = arena_new(1 << 24);
     struct buf out, ctx;
     struct redact_report rep;

@@ -1,13 +1,17 @@
 /*
- * fuzz_posthog: posthog_unwrap and engine_redact as `posthog` on arbitrary
- * bytes. Invariants, not only "no crash": a rejected payload leaves the
- * output and the context records empty; an accepted one is strict JSON
- * that the engine accepts again, and no canary token of the decoded input
- * (the canonical input plus every gzip-in-string field, inflated and
- * unescaped) survives in the output or the records. An unwrap that fails
- * leaves its output empty.
+ * fuzz_posthog: posthog_unwrap, engine_redact as `posthog` and posthog_wrap
+ * on arbitrary bytes. Invariants, not only "no crash": a rejected payload
+ * leaves the output and the context records empty; an accepted one is
+ * strict JSON that the engine accepts again, and no canary token of the
+ * decoded input (the canonical input plus every gzip-in-string field,
+ * inflated and unescaped) survives in the decoded output (the output plus
+ * the recordings' cv fields, inflated as PostHog's player inflates them:
+ * scrim compresses those again) or the records. An unwrap that fails
+ * leaves its output empty; the masked JSON of an unwrapped body, wrapped
+ * again as the body came, unwraps to the same JSON.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,31 +100,99 @@ static void inflate_strings(struct arena *a, const struct json *v, struct buf *d
     buf_free(&inf);
 }
 
+/* The fields of an rrweb event PostHog's player inflates: a full
+ * snapshot's data, an incremental event's four lists, when cv says so. */
+static void decode_cv(struct arena *a, const struct json *ev, struct buf *dec)
+{
+    static const char *const lists[] = {"texts", "attributes", "removes", "adds"};
+    const struct json *cv = json_get(ev, "cv"), *data = json_get(ev, "data");
+
+    if (cv == NULL || cv->type != JSON_STRING || data == NULL)
+        return;
+    if (data->type == JSON_STRING)
+        inflate_strings(a, data, dec);
+    for (size_t i = 0; data->type == JSON_OBJECT && i < 4; i++)
+        if (json_get(data, lists[i]) != NULL)
+            inflate_strings(a, json_get(data, lists[i]), dec);
+}
+
+/* Append to dec what the vendor decompresses of the output at root: the cv
+ * fields of every recording (a gzip string elsewhere is a string to
+ * PostHog, as it is to the detectors). */
+static void decode_output(struct arena *a, const struct json *root, struct buf *dec)
+{
+    const struct json *batch = root->type == JSON_OBJECT ? json_get(root, "batch") : NULL;
+    const struct json *list = root->type == JSON_ARRAY ? root : batch;
+    size_t n = list != NULL && list->type == JSON_ARRAY ? list->len : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct json *ev = list != NULL ? list->u.items[i] : root;
+        const struct json *props = ev->type == JSON_OBJECT ? json_get(ev, "properties") : NULL;
+        const struct json *sd =
+            props && props->type == JSON_OBJECT ? json_get(props, "$snapshot_data") : NULL;
+        if (sd != NULL && sd->type == JSON_OBJECT)
+            decode_cv(a, sd, dec);
+        for (size_t k = 0; sd != NULL && sd->type == JSON_ARRAY && k < sd->len; k++)
+            if (sd->u.items[k]->type == JSON_OBJECT)
+                decode_cv(a, sd->u.items[k], dec);
+    }
+}
+
 static void check_ok(struct arena *a, const struct buf *out, const struct buf *ctx,
                      const uint8_t *data, size_t size)
 {
-    struct buf dec;
+    struct buf dec, outdec;
     struct json *root;
     struct err err;
 
     arena_reset(a);
     if (json_parse(a, out->data, out->len, NULL, &root, &err) != JSON_OK)
         abort();
+    buf_init(&outdec, 0);
+    if (buf_append(&outdec, out->data, out->len) || buf_putc(&outdec, '\n'))
+        abort();
+    decode_output(a, root, &outdec);
     buf_init(&dec, 0);
     arena_reset(a);
     if (json_parse(a, (const char *)data, size, NULL, &root, &err) != JSON_OK ||
         json_write(&dec, root) || buf_putc(&dec, '\n'))
         abort(); /* the engine accepted what the parser rejects */
     inflate_strings(a, root, &dec);
-    canary_check(out, dec.data, dec.len);
+    canary_check(&outdec, dec.data, dec.len);
     canary_check(ctx, dec.data, dec.len);
     buf_free(&dec);
+    buf_free(&outdec);
 }
 
-static enum redact_status run(const uint8_t *data, size_t size, int again)
+/* The masked JSON out, wrapped as how says, unwraps with the headers the
+ * proxy sends for how to the same JSON and the same wrapping. */
+static void check_wrap(const struct buf *out, enum posthog_wrap how)
 {
-    struct redact_env env = {NULL, NULL, {32, 10000}, pseudo_engine_fn, NULL, NULL,
-                             NULL, 0,    {0, 0}};
+    const char *ct = posthog_wrap_content_type(how), *comp = posthog_wrap_compression(how);
+    char query[32] = "";
+    struct posthog_http h = {ct, strlen(ct), NULL, 0, query, 0};
+    struct decode_limits lim = {1 << 24, 1u << 30};
+    struct buf w, back;
+    enum posthog_wrap again;
+
+    if (comp != NULL)
+        h.query_len = (size_t)snprintf(query, sizeof(query), "compression=%s", comp);
+    buf_init(&w, 1 << 26);
+    buf_init(&back, 1 << 24);
+    if (posthog_wrap(how, out->data, out->len, &w) != 0 ||
+        posthog_unwrap(&lim, &h, w.data, w.len, &back, &again) != DECODE_OK || again != how ||
+        back.len != out->len || memcmp(back.data, out->data, out->len) != 0)
+        abort();
+    buf_free(&w);
+    buf_free(&back);
+}
+
+/* how: the wrapping the body came in (NULL: none to check). */
+static enum redact_status run(const uint8_t *data, size_t size, int again,
+                              const enum posthog_wrap *how)
+{
+    struct redact_env env = {NULL, NULL, {32, 10000}, pseudo_engine_fn, NULL,
+                             NULL, NULL, 0,           {0, 0},           NULL};
     struct arena *a = arena_new(1 << 24);
     struct buf out, ctx;
     struct redact_report rep;
@@ -140,8 +212,10 @@ static enum redact_status run(const uint8_t *data, size_t size, int again)
     if (st == REDACT_OK) {
         check_ok(a, &out, &ctx, data, size);
         /* what scrim forwards is a batch scrim reads again */
-        if (again && run((const uint8_t *)out.data, out.len, 0) != REDACT_OK)
+        if (again && run((const uint8_t *)out.data, out.len, 0, NULL) != REDACT_OK)
             abort();
+        if (how != NULL)
+            check_wrap(&out, *how);
     }
     buf_free(&out);
     buf_free(&ctx);
@@ -163,14 +237,17 @@ static void unwrap_all(const uint8_t *data, size_t size)
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         struct buf out;
         enum decode_status st;
+        enum posthog_wrap how;
         buf_init(&out, 1 << 20);
-        st = posthog_unwrap(&lim, &hs[i], data, size, &out);
+        st = posthog_unwrap(&lim, &hs[i], data, size, &out, &how);
         if (st != DECODE_OK && out.len != 0)
             abort();
         if (st == DECODE_OK && out.len > lim.out_max)
             abort();
         if (st == DECODE_OK && (out.len != size || memcmp(out.data, data, size) != 0))
-            run((const uint8_t *)out.data, out.len, 1);
+            run((const uint8_t *)out.data, out.len, 1, &how);
+        else if (st == DECODE_OK)
+            check_wrap(&out, how); /* the same bytes came plain: only the wrapping */
         buf_free(&out);
     }
 }
@@ -181,7 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (conf == NULL)
         init();
-    run(data, size, 1);
+    run(data, size, 1, NULL);
     unwrap_all(data, size);
     return 0;
 }

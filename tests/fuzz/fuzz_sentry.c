@@ -3,9 +3,10 @@
  * not only "no crash": a rejected envelope leaves the output and the
  * context records empty; an accepted one is an envelope the engine accepts
  * again, and no canary token of the decoded input (every part canonical,
- * zlib recordings inflated) survives in the output or the records. The
- * decoding here is this file's own, written from the envelope format, not
- * sentry.c's.
+ * zlib recordings inflated) survives in the decoded output (the same
+ * decoding: scrim compresses a recording again when it came compressed) or
+ * the records. The decoding here is this file's own, written from the
+ * envelope format, not sentry.c's.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -112,10 +113,10 @@ static void decode_envelope(struct arena *a, const char *in, size_t n, struct bu
 
 static enum redact_status run(const uint8_t *data, size_t size, int again)
 {
-    struct redact_env env = {NULL, NULL, {32, 10000}, pseudo_engine_fn, NULL, NULL,
-                             NULL, 0,    {0, 0}};
+    struct redact_env env = {NULL, NULL, {32, 10000}, pseudo_engine_fn, NULL,
+                             NULL, NULL, 0,           {0, 0},           NULL};
     struct arena *a = arena_new(1 << 24);
-    struct buf out, ctx, dec;
+    struct buf out, ctx, dec, outdec;
     struct redact_report rep;
     struct err err;
     enum redact_status st;
@@ -136,9 +137,14 @@ static enum redact_status run(const uint8_t *data, size_t size, int again)
         (void)buf_putc(&dec, '\n');
         arena_reset(a);
         decode_envelope(a, (const char *)data, size, &dec);
-        canary_check(&out, dec.data, dec.len);
+        buf_init(&outdec, 0);
+        (void)buf_append(&outdec, out.data, out.len);
+        (void)buf_putc(&outdec, '\n');
+        decode_envelope(a, out.data, out.len, &outdec);
+        canary_check(&outdec, dec.data, dec.len);
         canary_check(&ctx, dec.data, dec.len);
         buf_free(&dec);
+        buf_free(&outdec);
         /* what scrim forwards is an envelope scrim reads again */
         if (again && run((const uint8_t *)out.data, out.len, 0) != REDACT_OK)
             abort();

@@ -97,8 +97,8 @@ static enum redact_status run(const char *pol, enum format fmt, const char *in)
 {
     const struct policy *p = conf_policy_by_name(fx.conf, pol);
     struct pii_limits lim = {2000, 100};
-    struct redact_env env = {p, NULL,  json_default_limits, pseudo_engine_fn, fx.key, NULL, &fx.ctx,
-                             0, {0, 0}};
+    struct redact_env env = {
+        p, NULL, json_default_limits, pseudo_engine_fn, fx.key, NULL, &fx.ctx, 0, {0, 0}, NULL};
     enum redact_status st;
 
     assert_non_null(p);
@@ -257,7 +257,8 @@ static void test_failure_leaves_output_untouched(void **state)
                                  NULL,
                                  NULL,
                                  0,
-                                 {0, 0}};
+                                 {0, 0},
+                                 NULL};
         struct arena *a = arena_new(0);
         struct buf out;
         buf_init(&out, 0);
@@ -309,7 +310,8 @@ static void test_arena_cap_is_too_big(void **state)
                              NULL,
                              NULL,
                              0,
-                             {0, 0}};
+                             {0, 0},
+                             NULL};
     struct arena *a = arena_new(2048);
     struct buf out;
     char in[8192];
@@ -333,7 +335,8 @@ static void test_hash_needs_key(void **state)
 {
     const struct policy *p = conf_policy_by_name(fx.conf, "p");
     struct redact_env env = {
-        p, pii_scanner_new(p->pii, NULL), json_default_limits, NULL, NULL, NULL, NULL, 0, {0, 0}};
+        p,   pii_scanner_new(p->pii, NULL), json_default_limits, NULL, NULL, NULL, NULL, 0, {0, 0},
+        NULL};
     struct arena *a = arena_new(0);
     struct buf out;
 
@@ -435,7 +438,8 @@ static void test_torture_allocation_failures(void **state)
                                  NULL,
                                  NULL,
                                  0,
-                                 {0, 0}};
+                                 {0, 0},
+                                 NULL};
         struct arena *a = arena_new(0);
         struct buf out, ctx;
         buf_init(&out, 0);

@@ -2,8 +2,9 @@
  * the way @sentry/replay and @sentry/core build them
  * (tests/cli/payloads/sentry-replay.txt, and sentry-replay-zlib.bin with
  * the recording compressed by fflate's Zlib as the replay worker does).
- * Every output is re-framed by an independent reader here and each JSON
- * part re-read with the jansson oracle. */
+ * Every output is re-framed by an independent reader here, a compressed
+ * recording inflated by libdeflate directly, and each JSON part re-read
+ * with the jansson oracle. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -92,8 +93,8 @@ static int group_teardown(void **state)
 static enum redact_status run_n(const char *in, size_t n)
 {
     const struct policy *p = conf_policy_by_name(fx.conf, "p");
-    struct redact_env env = {p, NULL,  json_default_limits, pseudo_engine_fn, fx.key, NULL, &fx.ctx,
-                             0, {0, 0}};
+    struct redact_env env = {
+        p, NULL, json_default_limits, pseudo_engine_fn, fx.key, NULL, &fx.ctx, 0, {0, 0}, NULL};
     enum redact_status st;
 
     env.scanner = fx.scanner = pii_scanner_new(p->pii, NULL);
@@ -193,22 +194,75 @@ static void assert_no_canary(const char *s, size_t n)
             fail_msg("encoded canary %zu survived", i);
 }
 
+static unsigned char *zlib_of(const void *s, size_t n, size_t *outn)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(6);
+    size_t cap = libdeflate_zlib_compress_bound(c, n);
+    unsigned char *z = calloc(1, cap);
+
+    assert_non_null(z);
+    *outn = libdeflate_zlib_compress(c, s, n, z, cap);
+    libdeflate_free_compressor(c);
+    assert_true(*outn > 0);
+    return z;
+}
+
 #define PART_STR(part, path) oracle_string((part).s, (part).n, path)
 
-/* The recording payload: {"segment_id"} line, then the events, plain. */
-static struct part recording_events(const struct part *rec)
+/* inflate zlib z[0..n) with libdeflate, independently of sentry.c, or
+ * NULL when it is not one zlib stream; free() it. */
+static char *zlib_inflate(const void *z, size_t n, size_t *outn)
+{
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    size_t cap = 1 << 16;
+    char *out = NULL;
+    enum libdeflate_result r = LIBDEFLATE_INSUFFICIENT_SPACE;
+
+    assert_non_null(d);
+    while (r == LIBDEFLATE_INSUFFICIENT_SPACE && cap <= (64u << 20)) {
+        free(out);
+        out = malloc(cap + 1);
+        assert_non_null(out);
+        r = libdeflate_zlib_decompress(d, z, n, out, cap, outn);
+        cap *= 2;
+    }
+    libdeflate_free_decompressor(d);
+    if (r != LIBDEFLATE_SUCCESS) {
+        free(out);
+        return NULL;
+    }
+    out[*outn] = '\0';
+    return out;
+}
+
+/* The recording payload: {"segment_id"} line, then the events, plain or
+ * one zlib stream; *text is the inflated copy to free() (or NULL). */
+static struct part recording_events(const struct part *rec, char **text)
 {
     const char *nl = memchr(rec->s, '\n', rec->n);
+    struct part ev;
+    size_t n;
 
     assert_non_null(nl);
     assert_true(oracle_valid(rec->s, (size_t)(nl - rec->s)));
-    return (struct part){nl + 1, rec->n - (size_t)(nl + 1 - rec->s)};
+    ev = (struct part){nl + 1, rec->n - (size_t)(nl + 1 - rec->s)};
+    *text = NULL;
+    if (ev.n > 0 && ev.s[0] != '[') {
+        *text = zlib_inflate(ev.s, ev.n, &n);
+        if (*text == NULL)
+            fail_msg("a recording is neither JSON nor zlib");
+        ev = (struct part){*text, n};
+    }
+    return ev;
 }
 
-static void check_replay_output(void)
+/* The replay fixtures' output: framed right, every part masked, the
+ * recording compressed as it came (compressed says how). */
+static void check_replay_output(int compressed)
 {
     struct framed f;
     struct part ev;
+    char *text;
 
     assert_no_canary(fx.out.data, fx.out.len);
     assert_no_canary(fx.ctx.data ? fx.ctx.data : "", fx.ctx.len);
@@ -223,14 +277,17 @@ static void check_replay_output(void)
     assert_non_null(strstr(PART_STR(f.payload[0], "user.email"), "[REDACTED:email]"));
     assert_int_equal(strlen(PART_STR(f.payload[0], "user.username")), PSEUDONYM_LEN);
     assert_non_null(strstr(PART_STR(f.payload[0], "urls.0"), "[REDACTED:email]"));
-    ev = recording_events(&f.payload[1]);
-    assert_int_equal(ev.s[0], '['); /* written uncompressed */
+    ev = recording_events(&f.payload[1], &text);
+    assert_int_equal(text != NULL, compressed);
+    assert_no_canary(ev.s, ev.n);
+    assert_int_equal(ev.s[0], '[');
     assert_true(oracle_valid(ev.s, ev.n));
     /* card input masked, plan allowed, SSN in a text node redacted */
     assert_int_equal(strspn(PART_STR(ev, "2.data.text"), "*"), 19);
     assert_string_equal(PART_STR(ev, "3.data.text"), "platinum");
     assert_non_null(strstr(PART_STR(ev, "5.data.texts.0.value"), "[REDACTED:ssn]"));
     assert_non_null(strstr(PART_STR(ev, "7.data.payload.description"), "[REDACTED:email]"));
+    free(text);
     /* the journey, keyed by the replay id's pseudonym */
     assert_non_null(strstr(fx.ctx.data, "\"step\":\"personal\""));
     assert_null(strstr(fx.ctx.data, "5b9c3c1e2a7d4f6e8a0b1c2d3e4f5a6b"));
@@ -243,47 +300,56 @@ static void test_replay_plain(void **state)
 
     (void)state;
     assert_int_equal(run_n(in, n), REDACT_OK);
-    check_replay_output();
+    check_replay_output(0);
     xfree(in);
     done();
 }
 
-/* The zlib recording gives the same envelope as the plain one: inflated,
- * masked, written uncompressed with its new length. */
+/* The zlib recording goes back as one zlib stream (scrim's, libdeflate at
+ * VENDOR_DEFLATE_LEVEL) with its new length, holding the same masked
+ * events as the plain fixture gives; the rest of the envelope is the
+ * same bytes. */
 static void test_replay_zlib(void **state)
 {
-    size_t n, pn;
-    char *in = fixture_read("sentry-replay-zlib.bin", &n), *plain;
+    size_t n, pn, en, zn;
+    char *in = fixture_read("sentry-replay-zlib.bin", &n), *plain, *text, *ptext;
     struct buf first;
+    struct framed fz, fp;
+    struct part ez, ep;
+    unsigned char *z;
 
     (void)state;
     assert_non_null(memmem(in, n, "}\n\x78", 3)); /* the fixture really is zlib */
     assert_int_equal(run_n(in, n), REDACT_OK);
-    check_replay_output();
+    check_replay_output(1);
     buf_init(&first, 0);
     assert_int_equal(buf_append(&first, fx.out.data, fx.out.len), 0);
     done();
     plain = fixture_read("sentry-replay.txt", &pn);
     assert_int_equal(run_n(plain, pn), REDACT_OK);
-    assert_int_equal(first.len, fx.out.len);
-    assert_memory_equal(first.data, fx.out.data, first.len);
+    reframe(&first, &fz);
+    reframe(&fx.out, &fp);
+    assert_int_equal(fz.header.n, fp.header.n);
+    assert_memory_equal(fz.header.s, fp.header.s, fp.header.n);
+    assert_int_equal(fz.payload[0].n, fp.payload[0].n);
+    assert_memory_equal(fz.payload[0].s, fp.payload[0].s, fp.payload[0].n);
+    ez = recording_events(&fz.payload[1], &text);
+    ep = recording_events(&fp.payload[1], &ptext);
+    assert_null(ptext);
+    assert_int_equal(ez.n, ep.n);
+    assert_memory_equal(ez.s, ep.s, ep.n);
+    /* deterministic: the stream is libdeflate's at the fixed level */
+    z = zlib_of(ez.s, ez.n, &zn);
+    en = fz.payload[1].n - (size_t)((const char *)memchr(fz.payload[1].s, '\n', fz.payload[1].n) +
+                                    1 - fz.payload[1].s);
+    assert_int_equal(en, zn);
+    assert_memory_equal(fz.payload[1].s + fz.payload[1].n - en, z, zn);
+    free(z);
+    free(text);
     done();
     buf_free(&first);
     xfree(in);
     xfree(plain);
-}
-
-static unsigned char *zlib_of(const void *s, size_t n, size_t *outn)
-{
-    struct libdeflate_compressor *c = libdeflate_alloc_compressor(6);
-    size_t cap = libdeflate_zlib_compress_bound(c, n);
-    unsigned char *z = calloc(1, cap);
-
-    assert_non_null(z);
-    *outn = libdeflate_zlib_compress(c, s, n, z, cap);
-    libdeflate_free_compressor(c);
-    assert_true(*outn > 0);
-    return z;
 }
 
 /* An envelope with one recording whose events are events[0..en),
@@ -376,6 +442,11 @@ static void test_malformed_envelopes(void **state)
     BAD("event not JSON", "{}\n{\"type\":\"event\"}\nhello");
     BAD("dsn not a DSN", "{\"dsn\":\"mailto:jane.doe@example.com\"}\n");
     BAD("dsn without project", "{\"dsn\":\"https://abc@o1.ingest.sentry.io/\"}\n");
+    /* an e-mail address is not a DSN key: it would pass undetected */
+    BAD("dsn key with a dot", "{\"dsn\":\"https://jane.doe@example.com.io/1\"}\n");
+    BAD("dsn host with a space", "{\"dsn\":\"https://abc@o1 x.io/1\"}\n");
+    BAD("dsn port not a number", "{\"dsn\":\"https://abc@o1.io:x/1\"}\n");
+    BAD("dsn empty secret", "{\"dsn\":\"https://abc:@o1.io/1\"}\n");
     BAD("recording without header line", "{}\n{\"type\":\"replay_recording\"}\n[]");
     buf_init(&b, 0);
     recording_envelope(&b, ev, sizeof(ev) - 1, 0);
