@@ -3,6 +3,8 @@ Every request that got a 2xx before the kill must have its context records
 in the store and its audit entry in the log after a restart, and both must
 verify; the restarted proxy recovers the torn segment and serves again."""
 import http.client
+import os
+import shutil
 import signal
 import threading
 import time
@@ -93,3 +95,32 @@ def test_sigkill_under_load_loses_nothing_acknowledged(ctx):
     ctx.assert_no_canary([up])
     return "%d acknowledged before SIGKILL (%d failed or cut), all %d in store and audit log " \
            "after recovery" % (len(acked), load.other, len(acked))
+
+
+def test_retention_sweeps_old_days_and_logs_them(ctx):
+    """The proxy's retention sweeper deletes whole days past the tenant's
+    retention_days and writes each deletion to the tenant's audit log."""
+    up = Upstream(ctx).start()
+    cfg = ctx.config(routes(up, ("form",)), tenants=[ctx.tenant("acme", retention_days=7)])
+    s = ctx.scrim(cfg)
+    r = ctx.post("/v1/form", form_payload("sess-retention-today"), timeout=10)
+    check(r.status == 200, "POST /v1/form: %r" % r)
+    check(s.stop() == 0, "scrim serve did not exit 0")
+    tenant_dir = os.path.join(ctx.dir, "store", "acme")
+    days = sorted(os.listdir(tenant_dir))
+    check(len(days) == 1, "expected one day in the store, found %r" % days)
+    # An old day: a copy of today's segments under a date long past.
+    old = os.path.join(tenant_dir, "2020-01-01")
+    shutil.copytree(os.path.join(tenant_dir, days[0]), old)
+    s2 = ctx.scrim(cfg)
+    gone = wait_until(lambda: not os.path.exists(old), 10)
+    check(gone, "the day 2020-01-01 (past retention_days 7) was not deleted: %s" % s2.tail(5))
+    check(os.path.exists(os.path.join(tenant_dir, days[0])), "today's data was deleted too")
+    check(s2.stop() == 0, "restarted scrim serve did not exit 0")
+    entries = ctx.audit_entries()
+    ret = [e for e in entries if e["outcome"] == "retention"]
+    check(len(ret) == 1 and "2020-01-01" in ret[0].get("reason", ""),
+          "audit entries of outcome retention: %r" % ret)
+    why = ctx.audit_verify()
+    check(not why, why)
+    return "day 2020-01-01 deleted, logged as %r" % ret[0]["reason"]
