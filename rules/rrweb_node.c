@@ -37,13 +37,17 @@ int rrweb_int(const struct json *v, int64_t *out)
     return i > (size_t)neg ? 0 : -1;
 }
 
+/* Called for every member of every node: the first byte rules most keys
+ * out before a memcmp call. */
 struct json *rrweb_member(const struct json *o, const char *key, size_t n)
 {
-    if (o == NULL || o->type != JSON_OBJECT)
+    if (o == NULL || o->type != JSON_OBJECT || n == 0)
         return NULL;
-    for (size_t i = 0; i < o->len; i++)
-        if (o->u.members[i].klen == n && memcmp(o->u.members[i].key, key, n) == 0)
-            return o->u.members[i].value;
+    for (size_t i = 0; i < o->len; i++) {
+        const struct json_member *m = &o->u.members[i];
+        if (m->klen == n && m->key[0] == key[0] && memcmp(m->key, key, n) == 0)
+            return m->value;
+    }
     return NULL;
 }
 
