@@ -15,6 +15,7 @@
 #include "rules/conf.h"
 #include "rules/engine.h"
 #include "leak.h"
+#include "engine_fixture.h"
 #include "oracle.h"
 
 static const char yaml[] = "tenants:\n"
@@ -68,27 +69,14 @@ static struct fixture fx;
 
 static int group_setup(void **state)
 {
-    uint8_t k[32];
-
     (void)state;
-    if (keyfile_crypto_init() != 0)
-        return -1;
-    memset(k, 7, sizeof(k));
-    fx.key = pseudo_key_from_bytes(k);
-    err_clear(&fx.err);
-    fx.conf = conf_parse("test.yaml", yaml, sizeof(yaml) - 1, &fx.err);
-    if (fx.conf == NULL) {
-        fprintf(stderr, "%s\n", fx.err.msg);
-        return -1;
-    }
-    return 0;
+    return engine_fixture_open(yaml, sizeof(yaml) - 1, &fx.conf, &fx.key, &fx.err);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    conf_free(fx.conf);
-    pseudo_key_free(fx.key);
+    engine_fixture_close(fx.conf, fx.key);
     return 0;
 }
 
