@@ -13,14 +13,18 @@
  * Callbacks check the rest as llhttp reports it, byte by byte or at the end
  * of an element. So every check fires at one definite byte, the earliest
  * wins, and a message gives the same result however it is split into feeds.
+ *
+ * This file holds llhttp's callbacks, the feed loop, the life cycle and the
+ * response heads; the character classes, the raw scanners and the window
+ * they cut are in http_scan.c.
  */
 #include "proxy/http.h"
 
 #include <llhttp.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/mem.h"
+#include "proxy/http_impl.h"
 
 #define HEADER_MAX_CAP ((size_t)1 << 20)
 #define FIELDS_CAP     10000u
@@ -28,64 +32,6 @@
 /* A body buffer larger than this is released on reset, so an idle keep-alive
  * connection does not hold on to its largest upload. */
 #define BODY_KEEP ((size_t)64 * 1024)
-
-enum phase { PH_HEAD, PH_BODY, PH_TRAILER, PH_DONE, PH_FAIL };
-enum pause { PAUSE_NONE, PAUSE_HEAD, PAUSE_TRAILER, PAUSE_DONE };
-
-/* Raw-byte scan state of the head or the trailer section. */
-struct scan {
-    int prev; /* the previous byte, -1 at the start */
-    int line; /* 0 before the request line, 1 inside it, 2 after */
-};
-
-/* Raw-byte scan state of a chunked body: just enough of RFC 9112 7.1 to
- * tell framing from data. */
-enum chunk_state { CS_SIZE, CS_EXT, CS_SIZE_LF, CS_DATA, CS_DATA_CR, CS_DATA_LF, CS_END };
-
-struct chunk_scan {
-    enum chunk_state state;
-    uint64_t size; /* of the chunk whose size line is read, saturated */
-    uint64_t left; /* data bytes left in the current chunk */
-};
-
-/* Everything about the current message; reset zeroes it. */
-struct msg {
-    enum phase phase;
-    enum pause pause;
-    enum http_result fail;
-    const char *why;
-    enum http_result cut_fail; /* why the current window was cut short */
-    const char *cut_why;
-    struct scan scan;
-    struct chunk_scan chunk;
-    size_t count; /* bytes of the current phase consumed */
-    size_t head_len;
-    unsigned nfields;
-    size_t name_off, value_off;
-    size_t url_len;
-    unsigned pct; /* hex digits still due after a '%' in the target */
-    char version[4];
-    size_t version_len;
-    int version_done;
-    unsigned hosts, lengths, encodings;
-    int expect;
-    int64_t length;
-    char tname[24]; /* the start of the current trailer field name */
-    size_t tname_len;
-    unsigned ntrailers;
-    struct http_request req;
-};
-
-struct http_parser {
-    llhttp_t ll;
-    struct http_limits lim;
-    char *head; /* NUL-terminated copies of the target, names and values */
-    size_t head_cap;
-    struct http_header *fields;
-    unsigned fields_cap;
-    struct buf body;
-    struct msg m;
-};
 
 /* Internal result of one window: go on with the next one. */
 #define STEP_AGAIN (-1)
@@ -103,145 +49,6 @@ static int fail(struct http_parser *p, enum http_result r, const char *why)
 static struct http_parser *parser_of(llhttp_t *ll)
 {
     return ll->data;
-}
-
-/* ---- character classes (RFC 9110 5.6.2, 5.5; RFC 3986 3.2.2) ---- */
-
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_alnum(unsigned char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int is_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int hex_value(unsigned char c)
-{
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-static int is_tchar(unsigned char c)
-{
-    return is_alnum(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* field-content: VCHAR, obs-text, SP and HTAB; never CTL, DEL or NUL. */
-static int is_value_char(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-static int is_host_char(unsigned char c)
-{
-    return is_alnum(c) || (c != 0 && strchr("-._~!$&'()*+,;=%:[]", c) != NULL);
-}
-
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static int name_is(const char *s, size_t n, const char *want)
-{
-    return n == strlen(want) && strncasecmp(s, want, n) == 0;
-}
-
-/* ---- the raw scan of framing bytes (RFC 9112 2.2, 3, 5.2) ---- */
-
-static const char *scan_byte(struct scan *sc, unsigned char c)
-{
-    if (sc->prev == '\r' && c != '\n')
-        return "CR without LF";
-    if (c == '\n' && sc->prev != '\r')
-        return "LF without CR";
-    if (sc->prev == '\n' && is_ows((char)c))
-        return "obs-fold or line starting with whitespace";
-    if (sc->line == 1 && (c == '\t' || (c == ' ' && sc->prev == ' ')))
-        return "tab or double space in the request line";
-    if (sc->line == 0 && c != '\r' && c != '\n')
-        sc->line = 1;
-    else if (sc->line == 1 && c == '\n')
-        sc->line = 2;
-    sc->prev = c;
-    return NULL;
-}
-
-/* Advance sc over s[0..n) up to the first offending byte; its index (n when
- * none) is returned and *why says what is wrong with it. */
-static size_t scan_run(struct scan *sc, const char *s, size_t n, const char **why)
-{
-    for (size_t i = 0; i < n; i++) {
-        *why = scan_byte(sc, (unsigned char)s[i]);
-        if (*why != NULL)
-            return i;
-    }
-    return n;
-}
-
-/* llhttp 8.1 (loose) takes a CR followed by any byte as the end of a chunk
- * line, which would read "5\rhello" as the data "ello\r": every CR in the
- * framing of a chunked body must be followed by LF, every LF preceded by CR. */
-static const char *chunk_byte(struct chunk_scan *cs, unsigned char c)
-{
-    switch (cs->state) {
-    case CS_SIZE:
-    case CS_EXT:
-        if (c == '\n')
-            return "LF without CR";
-        if (c == '\r')
-            cs->state = CS_SIZE_LF;
-        else if (cs->state == CS_SIZE && is_hex(c))
-            cs->size = cs->size >> 60 ? UINT64_MAX : cs->size * 16 + (uint64_t)hex_value(c);
-        else
-            cs->state = CS_EXT;
-        return NULL;
-    case CS_SIZE_LF:
-    case CS_DATA_LF:
-        if (c != '\n')
-            return "CR without LF";
-        cs->left = cs->state == CS_SIZE_LF ? cs->size : 0;
-        cs->state = cs->state == CS_DATA_LF ? CS_SIZE : cs->size > 0 ? CS_DATA : CS_END;
-        cs->size = 0;
-        return NULL;
-    case CS_DATA_CR:
-        if (c != '\r')
-            return "chunk data not followed by CRLF";
-        cs->state = CS_DATA_LF;
-        return NULL;
-    default:
-        return NULL;
-    }
-}
-
-/* As scan_run, for the framing of a chunked body; data bytes are skipped. */
-static size_t chunk_run(struct chunk_scan *cs, const char *s, size_t n, const char **why)
-{
-    size_t i = 0;
-
-    *why = NULL;
-    while (i < n && cs->state != CS_END) {
-        if (cs->state == CS_DATA) {
-            size_t k = cs->left < n - i ? (size_t)cs->left : n - i;
-
-            i += k;
-            cs->left -= k;
-            if (cs->left == 0)
-                cs->state = CS_DATA_CR;
-            continue;
-        }
-        *why = chunk_byte(cs, (unsigned char)s[i]);
-        if (*why != NULL)
-            return i;
-        i++;
-    }
-    return n;
 }
 
 /* ---- copies of the head ---- */
@@ -275,7 +82,7 @@ static int on_url(llhttp_t *ll, const char *at, size_t n)
             return fail(p, HTTP_ERR_BAD, "request-target not in origin-form");
         if (c <= 0x20 || c >= 0x7f || c == '#')
             return fail(p, HTTP_ERR_BAD, "invalid character in request-target");
-        if (p->m.pct > 0 && !is_hex(c))
+        if (p->m.pct > 0 && !http_is_hex(c))
             return fail(p, HTTP_ERR_BAD, "bad percent-encoding in request-target");
         p->m.pct = c == '%' ? 2 : (p->m.pct > 0 ? p->m.pct - 1 : 0);
     }
@@ -323,7 +130,7 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t n)
     struct http_parser *p = parser_of(ll);
 
     for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)at[i]))
+        if (!http_is_tchar((unsigned char)at[i]))
             return fail(p, HTTP_ERR_BAD, "field name is not a token");
     if (p->m.phase == PH_TRAILER) {
         size_t room = sizeof p->m.tname - p->m.tname_len;
@@ -352,8 +159,8 @@ static int trailer_field_complete(struct http_parser *p)
     if (++p->m.ntrailers > p->lim.header_fields)
         return fail(p, HTTP_ERR_HEADERS_TOO_BIG, "more than header_fields trailer fields");
     /* Framing and routing fields have no place in trailers (RFC 9110 6.5.1). */
-    if (name_is(s, n, "content-length") || name_is(s, n, "transfer-encoding") ||
-        name_is(s, n, "host"))
+    if (http_name_is(s, n, "content-length") || http_name_is(s, n, "transfer-encoding") ||
+        http_name_is(s, n, "host"))
         return fail(p, HTTP_ERR_BAD, "framing or routing field in the trailer section");
     return 0;
 }
@@ -379,35 +186,18 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t n)
     struct http_parser *p = parser_of(ll);
 
     for (size_t i = 0; i < n; i++)
-        if (!is_value_char((unsigned char)at[i]))
+        if (!http_is_value_char((unsigned char)at[i]))
             return fail(p, HTTP_ERR_BAD, "control character in a field value");
     if (p->m.phase == PH_TRAILER)
         return 0;
     return head_put(p, at, n);
 }
 
-static int parse_length(const char *s, size_t n, int64_t *out)
-{
-    int64_t v = 0;
-
-    if (n == 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int d = s[i] - '0';
-
-        if (d < 0 || d > 9 || v > (INT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
 static int check_host(struct http_parser *p, const struct http_header *h)
 {
     p->m.hosts++; /* counted here, judged with the whole head */
     for (size_t i = 0; i < h->value_len; i++)
-        if (!is_host_char((unsigned char)h->value[i]))
+        if (!http_is_host_char((unsigned char)h->value[i]))
             return fail(p, HTTP_ERR_BAD, "invalid character in Host");
     return 0;
 }
@@ -419,20 +209,20 @@ static int check_field(struct http_parser *p, const struct http_header *h)
     const char *n = h->name;
     size_t nl = h->name_len;
 
-    if (name_is(n, nl, "host"))
+    if (http_name_is(n, nl, "host"))
         return check_host(p, h);
-    if (name_is(n, nl, "content-length")) {
+    if (http_name_is(n, nl, "content-length")) {
         if (++p->m.lengths > 1)
             return fail(p, HTTP_ERR_BAD, "more than one Content-Length");
-        if (parse_length(h->value, h->value_len, &p->m.length) != 0)
+        if (http_parse_length(h->value, h->value_len, &p->m.length) != 0)
             return fail(p, HTTP_ERR_BAD, "invalid Content-Length");
-    } else if (name_is(n, nl, "transfer-encoding")) {
+    } else if (http_name_is(n, nl, "transfer-encoding")) {
         if (++p->m.encodings > 1)
             return fail(p, HTTP_ERR_BAD, "more than one Transfer-Encoding");
-        if (!name_is(h->value, h->value_len, "chunked"))
+        if (!http_name_is(h->value, h->value_len, "chunked"))
             return fail(p, HTTP_ERR_BAD, "Transfer-Encoding other than chunked");
-    } else if (name_is(n, nl, "expect")) {
-        if (!name_is(h->value, h->value_len, "100-continue"))
+    } else if (http_name_is(n, nl, "expect")) {
+        if (!http_name_is(h->value, h->value_len, "100-continue"))
             return fail(p, HTTP_ERR_EXPECT, "Expect other than 100-continue");
         p->m.expect = 1;
     }
@@ -450,9 +240,9 @@ static int on_header_value_complete(llhttp_t *ll)
         return 0;
     v = p->head + p->m.value_off;
     vl = p->m.head_len - p->m.value_off;
-    while (vl > 0 && is_ows(v[vl - 1]))
+    while (vl > 0 && http_is_ows(v[vl - 1]))
         vl--;
-    while (vl > 0 && is_ows(v[0]))
+    while (vl > 0 && http_is_ows(v[0]))
         v++, vl--;
     if (head_nul(p) != 0)
         return -1;
@@ -573,52 +363,6 @@ static void phase_enter(struct http_parser *p, enum phase ph)
     p->m.scan.line = 2;
 }
 
-/* Where the current phase's bytes are capped, and what passing it means. */
-static size_t phase_cap(struct http_parser *p)
-{
-    if (p->m.phase == PH_BODY) {
-        p->m.cut_fail = HTTP_ERR_BODY_TOO_BIG;
-        p->m.cut_why = "chunked body over its size on the wire";
-        return p->m.req.chunked ? 2 * p->lim.body_max + p->lim.header_max : SIZE_MAX;
-    }
-    p->m.cut_fail = HTTP_ERR_HEADERS_TOO_BIG;
-    p->m.cut_why = p->m.phase == PH_HEAD ? "head over header_max bytes"
-                                         : "trailer section over header_max bytes";
-    return p->lim.header_max;
-}
-
-/* Advance the raw scan of the current phase over s[0..n); returns the index
- * of the first offending byte (n when none). */
-static size_t phase_scan(struct http_parser *p, struct scan *sc, struct chunk_scan *cs,
-                         const char *s, size_t n, const char **why)
-{
-    *why = NULL;
-    if (p->m.phase != PH_BODY)
-        return scan_run(sc, s, n, why);
-    if (p->m.req.chunked)
-        return chunk_run(cs, s, n, why);
-    return n;
-}
-
-/* How many of the n bytes at s llhttp may see now: up to the phase's cap and
- * the first byte the raw scan refuses. When the window is shorter than n,
- * cut_fail says what is wrong with the byte right after it. */
-static size_t window(struct http_parser *p, const char *s, size_t n)
-{
-    size_t cap = phase_cap(p), w, v;
-    struct scan sc = p->m.scan;
-    struct chunk_scan cs = p->m.chunk;
-    const char *why;
-
-    w = n < cap - p->m.count ? n : cap - p->m.count;
-    v = phase_scan(p, &sc, &cs, s, w, &why);
-    if (v < w) {
-        p->m.cut_fail = HTTP_ERR_BAD;
-        p->m.cut_why = why;
-    }
-    return v;
-}
-
 /* The result an llhttp error stands for. */
 static int llhttp_failed(struct http_parser *p, llhttp_errno_t e)
 {
@@ -631,7 +375,7 @@ static int llhttp_failed(struct http_parser *p, llhttp_errno_t e)
      * right after the version span, before on_version_complete; anything
      * else is a malformed request line. */
     if (e == HPE_INVALID_VERSION && !p->m.version_done && p->m.version_len == 3 &&
-        is_digit((unsigned char)v[0]) && v[1] == '.' && is_digit((unsigned char)v[2]))
+        http_is_digit((unsigned char)v[0]) && v[1] == '.' && http_is_digit((unsigned char)v[2]))
         fail(p, HTTP_ERR_VERSION, "HTTP version not supported");
     else
         fail(p, HTTP_ERR_BAD, why != NULL ? why : "malformed request");
@@ -665,7 +409,7 @@ static int paused(struct http_parser *p)
  * over the consumed bytes in the phase the window was cut for. */
 static int step(struct http_parser *p, const char *s, size_t n, size_t *k)
 {
-    size_t w = window(p, s, n);
+    size_t w = http_window(p, s, n);
     llhttp_errno_t e = llhttp_execute(&p->ll, s, w);
     const char *end = llhttp_get_error_pos(&p->ll);
     const char *why;
@@ -675,7 +419,7 @@ static int step(struct http_parser *p, const char *s, size_t n, size_t *k)
         *k = (size_t)(end - s);
     if (e != HPE_OK && e != HPE_PAUSED)
         return llhttp_failed(p, e);
-    phase_scan(p, &p->m.scan, &p->m.chunk, s, *k, &why);
+    http_phase_scan(p, &p->m.scan, &p->m.chunk, s, *k, &why);
     p->m.count += *k;
     if (e == HPE_PAUSED)
         return paused(p);
@@ -780,7 +524,7 @@ const char *http_parser_error(const struct http_parser *p)
 const struct http_header *http_request_header(const struct http_request *r, const char *name)
 {
     for (size_t i = 0; i < r->nheaders; i++)
-        if (name_is(r->headers[i].name, r->headers[i].name_len, name))
+        if (http_name_is(r->headers[i].name, r->headers[i].name_len, name))
             return &r->headers[i];
     return NULL;
 }
@@ -844,7 +588,7 @@ static int content_type_ok(const char *s)
     if (*s == '\0')
         return 0;
     for (; *s != '\0'; s++)
-        if (!is_value_char((unsigned char)*s))
+        if (!http_is_value_char((unsigned char)*s))
             return 0;
     return 1;
 }
@@ -857,11 +601,11 @@ static int extra_ok(const char *s)
     while (*s != '\0') {
         const char *t = s;
 
-        while (is_tchar((unsigned char)*s))
+        while (http_is_tchar((unsigned char)*s))
             s++;
         if (s == t || *s++ != ':')
             return 0;
-        while (is_value_char((unsigned char)*s))
+        while (http_is_value_char((unsigned char)*s))
             s++;
         if (s[0] != '\r' || s[1] != '\n')
             return 0;
