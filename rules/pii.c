@@ -7,9 +7,11 @@
  *      classes occur, and each built-in whose features are absent is
  *      skipped without calling PCRE2 (the rarer features are computed
  *      only when a built-in asks for them);
- *   3. every remaining detector, in index order, finds its candidates with
- *      PCRE2 and judges each one (the built-in's C check; for custom
- *      detectors the validator, then the context words);
+ *   3. every remaining detector finds its candidates with PCRE2 and judges
+ *      each one (the built-in's C check; for custom detectors the
+ *      validator, then the context words). In a long string the built-ins
+ *      run window by window (below), each only on the windows that pass
+ *      its prefilter; custom detectors always see the whole string;
  *   4. the matches are sorted and overlaps resolved: earliest start, then
  *      longest, then lowest detector index; a loser that reaches past the
  *      winner keeps that tail, so no matched byte is left out.
@@ -72,6 +74,7 @@ enum {
     C_PCT = 32,  /* of "%40" */
     C_J = 64,    /* of "eyJ" */
     C_KEY = 128, /* '_', '-', 'A': every API key shape has one */
+    C_CUT = 256, /* a window ends here (see "Windows" below); not in f->any */
 };
 
 /* A digit also carries 1 << 32, so one sum counts the digits while one OR
@@ -79,21 +82,27 @@ enum {
 #define D_ (DIGIT_ONE | C_DIG | C_TOK)
 #define T_ C_TOK
 #define K_ (C_TOK | C_KEY)
+#define X_ C_CUT
 /* clang-format off */
 static const uint64_t byte_class[256] = {
-    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 0x20 */ 0, 0, 0, 0, 0, C_PCT, 0, 0, 0, 0, 0, 0, 0, K_, C_DOT, 0,
-    /* 0x30 */ D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, C_COLON, 0, 0, 0, 0, 0,
+    /* 0x00 */ X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_,
+    /* 0x10 */ X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_, X_,
+    /*          ' ' !   "   #   $   %      &   '   (  )  *   +  ,  -   .      / */
+    /* 0x20 */ 0, X_, X_, X_, X_, C_PCT, X_, X_, 0, 0, X_, 0, 0, K_, C_DOT, 0,
+    /*          0-9                                   :        ;   <   =   >   ? */
+    /* 0x30 */ D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, C_COLON, X_, X_, X_, X_, X_,
     /* 0x40 */ C_AT, K_, T_, T_, T_, T_, T_, T_, T_, T_, T_ | C_J, T_, T_, T_, T_, T_,
-    /* 0x50 */ T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, 0, 0, 0, 0, K_,
-    /* 0x60 */ 0, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_,
-    /* 0x70 */ T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, 0, 0, 0, 0, 0,
+    /*          P-Z                                       [   \   ]   ^   _ */
+    /* 0x50 */ T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, X_, X_, X_, X_, K_,
+    /* 0x60 */ X_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_,
+    /*          p-z                                       {   |   }   ~   DEL */
+    /* 0x70 */ T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, T_, X_, X_, X_, X_, X_,
 };
 /* clang-format on */
 #undef D_
 #undef T_
 #undef K_
+#undef X_
 
 struct features {
     const char *s;
@@ -105,8 +114,9 @@ struct features {
 };
 
 /* The one pass every string gets. The low 32 bits of the sum would carry
- * into the digit count after 2^24 bytes of class values, so long strings
- * are summed in chunks; four bytes a step keep the loop short. */
+ * into the digit count after 2^24 bytes of the largest class value
+ * (C_CUT), so long strings are summed in chunks; four bytes a step keep
+ * the loop short. */
 static void features_init(struct features *f, const char *s, size_t n, int pass)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -161,19 +171,22 @@ static int has_token_run(const char *s, size_t n)
     return run >= 20;
 }
 
-/* 1 when two ASCII letters are followed by two digits (an IBAN's start). */
+static int is_letter(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
+/* 1 when two ASCII letters are followed by two digits (an IBAN's start).
+ * Only a digit after a letter can be the third of the four, and in text
+ * that is rare, so most bytes cost one test. */
 static int has_lldd(const char *s, size_t n)
 {
-    unsigned hist = 0;
+    const unsigned char *u = (const unsigned char *)s;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = (unsigned)(byte_class[(unsigned char)s[i]] & 0xFF);
-        unsigned k = (c & C_DIG) ? 2 : (c & C_TOK) && s[i] != '_' && s[i] != '-';
-
-        hist = ((hist << 2) | k) & 0xFF;
-        if (hist == 0x5A)
+    for (size_t i = 2; i + 1 < n; i++)
+        if ((byte_class[u[i]] & C_DIG) && is_letter(u[i - 1]) && is_letter(u[i - 2]) &&
+            (byte_class[u[i + 1]] & C_DIG))
             return 1;
-    }
     return 0;
 }
 
@@ -219,20 +232,52 @@ static int digits_only_phone(const struct pii_builtin *b, const struct features 
     return f->s[0] == '0' || f->n == 10 || f->n == 11;
 }
 
-static int builtin_wanted(const struct pii_builtin *b, unsigned cls, struct features *f)
+/* 1 when f has every PII_F_* bit of need, computing the missing ones. */
+static int features_have(struct features *f, unsigned need)
 {
-    unsigned todo;
-
-    if (f->n < b->min_len || f->digits < b->min_digits || (cls != 0 && (f->any & cls) == 0) ||
-        !digits_only_card(b, f) || !digits_only_phone(b, f))
-        return 0;
-    for (todo = b->need & ~f->known; todo != 0; todo &= todo - 1) {
+    for (unsigned todo = need & ~f->known; todo != 0; todo &= todo - 1) {
         unsigned bit = todo & -todo;
 
         f->known |= bit;
         f->flags |= feature_compute(f, bit) ? bit : 0u;
     }
-    return (f->flags & b->need) == b->need;
+    return (f->flags & need) == need;
+}
+
+/* The gate's checks that need no feature pass. */
+static int builtin_cheap(const struct pii_builtin *b, unsigned cls, const struct features *f)
+{
+    return f->n >= b->min_len && f->digits >= b->min_digits && (cls == 0 || (f->any & cls) != 0) &&
+           digits_only_card(b, f) && digits_only_phone(b, f);
+}
+
+static int builtin_wanted(const struct pii_builtin *b, unsigned cls, struct features *f)
+{
+    return builtin_cheap(b, cls, f) && features_have(f, b->need);
+}
+
+/*
+ * Windows. A long string is cut at every byte that no built-in pattern can
+ * match, consume or test in a lookaround: the controls, DEL and the ASCII
+ * punctuation marked X_ in byte_class. The patterns use only letters,
+ * digits, space and "%()+,-./:@_", and no non-ASCII byte is a cut, since
+ * the phone extension's caseless 's' matches U+017F. So every match,
+ * and every byte PCRE2 reads to find it from a start inside a window, lies
+ * in that window; the checks only narrow a candidate or widen it over
+ * bytes of those same classes. Running a built-in over one window (the
+ * subject cut at the window's end, lookbehinds still seeing the bytes
+ * before it) therefore finds exactly the matches the whole-string scan
+ * finds there, and a window that lacks what every match of the built-in
+ * holds (span_len, span_digits, need: pii_validate.c) holds no match.
+ * A stylesheet is a few hundred short declarations, most of which no
+ * built-in wants, so PCRE2 sees a small part of it.
+ */
+/* 1 when built-in b can match inside the window w. */
+static int window_wanted(const struct pii_builtin *b, unsigned cls, struct features *w)
+{
+    if (w->n < b->span_len || w->digits < b->span_digits || (cls != 0 && (w->any & cls) == 0))
+        return 0;
+    return features_have(w, b->need);
 }
 
 struct pii_set {
@@ -240,7 +285,8 @@ struct pii_set {
     size_t n, cap;
     pcre2_general_context *gctx;
     pcre2_compile_context *cctx;
-    size_t min_len; /* no detector matches a shorter string */
+    size_t min_len;  /* no detector matches a shorter string */
+    size_t span_len; /* no built-in matches a shorter window */
     int has_builtin;
     /* What every detector needs, summed up: a string shorter than
      * quick_len, with fewer digits than quick_digits and none of the
@@ -259,6 +305,7 @@ struct pii_scanner {
     pcre2_jit_stack *jit;
     pcre2_match_data **md; /* one per detector */
     size_t nmd;
+    size_t windowed_min; /* strings this long are scanned window by window */
 };
 
 /* The matches found so far, in the caller's arena. */
@@ -289,6 +336,7 @@ struct pii_set *pii_set_new(void)
     if (set == NULL)
         return NULL;
     set->min_len = SIZE_MAX;
+    set->span_len = SIZE_MAX;
     set->quick_len = SIZE_MAX;
     set->quick_digits = SIZE_MAX;
     set->quick_long = SIZE_MAX;
@@ -434,6 +482,8 @@ static int set_push(struct pii_set *set, struct pii_det *d, struct err *err)
     if (d->min_len < set->min_len)
         set->min_len = d->min_len;
     set->has_builtin |= d->builtin != NULL;
+    if (d->builtin != NULL && d->builtin->span_len < set->span_len)
+        set->span_len = d->builtin->span_len;
     return (int)set->n++;
 }
 
@@ -530,6 +580,7 @@ struct pii_scanner *pii_scanner_new(const struct pii_set *set, const struct pii_
     if (sc == NULL)
         return NULL;
     sc->set = set;
+    sc->windowed_min = PII_WINDOWED_MIN;
     sc->mctx = pcre2_match_context_create(set->gctx);
     sc->jit = pcre2_jit_stack_create(PII_JIT_STACK, PII_JIT_STACK_MAX, set->gctx);
     sc->md = xcalloc(set->n, sizeof(*sc->md));
@@ -548,6 +599,11 @@ struct pii_scanner *pii_scanner_new(const struct pii_set *set, const struct pii_
         }
     }
     return sc;
+}
+
+void pii_scanner_set_windowed_min(struct pii_scanner *sc, size_t n)
+{
+    sc->windowed_min = n;
 }
 
 /* The next UTF-8 character boundary after p (or p + 1 in invalid input). */
@@ -612,19 +668,21 @@ static enum pii_verdict custom_judge(const struct pii_det *d, const char *s, siz
     return PII_ACCEPT;
 }
 
-static enum pii_status scan_detector(struct pii_scanner *sc, int idx, const char *s, size_t n,
-                                     struct hits *h)
+/* Detector idx over the starts in [from, to): PCRE2 sees the subject cut at
+ * to (a window's end, or n), the checks the whole string. */
+static enum pii_status scan_range(struct pii_scanner *sc, int idx, const char *s, size_t n,
+                                  size_t from, size_t to, struct hits *h)
 {
     const struct pii_det *d = &sc->set->det[idx];
     pcre2_match_data *md = sc->md[idx];
-    size_t off = 0;
+    size_t off = from;
 
     /* A tail shorter than the pattern's minimum length cannot match (PCRE2
      * itself gives up there without trying), so the call that would only
      * say so after a match that ends near the end is skipped. */
-    while (off <= n && (d->re_min == 0 || n - off >= d->re_min)) {
-        int rc = d->jit ? pcre2_jit_match(d->code, (PCRE2_SPTR)s, n, off, 0, md, sc->mctx)
-                        : pcre2_match(d->code, (PCRE2_SPTR)s, n, off, 0, md, sc->mctx);
+    while (off <= to && (d->re_min == 0 || to - off >= d->re_min)) {
+        int rc = d->jit ? pcre2_jit_match(d->code, (PCRE2_SPTR)s, to, off, 0, md, sc->mctx)
+                        : pcre2_match(d->code, (PCRE2_SPTR)s, to, off, 0, md, sc->mctx);
         PCRE2_SIZE *ov;
         size_t ms, me;
         enum pii_verdict v;
@@ -637,7 +695,7 @@ static enum pii_status scan_detector(struct pii_scanner *sc, int idx, const char
         ms = ov[0];
         me = ov[1];
         if (me <= ms) { /* empty match, or \K past the end */
-            off = next_char(s, n, ms);
+            off = next_char(s, to, ms);
             continue;
         }
         if (d->builtin != NULL)
@@ -646,7 +704,57 @@ static enum pii_status scan_detector(struct pii_scanner *sc, int idx, const char
             v = custom_judge(d, s, n, ms, me);
         if (v == PII_ACCEPT && hits_push(h, ms, me, idx) < 0)
             return PII_NOMEM;
-        off = v == PII_ACCEPT ? me : v == PII_REJECT_SKIP ? ov[1] : next_char(s, n, ov[0]);
+        off = v == PII_ACCEPT ? me : v == PII_REJECT_SKIP ? ov[1] : next_char(s, to, ov[0]);
+    }
+    return PII_OK;
+}
+
+/* The window that starts at or after *p: its start goes to *p, its
+ * digits and byte classes to w; returns its end. One pass, as
+ * features_init's loop: a window is far shorter than CHUNK. */
+static size_t window_next(const char *s, size_t n, size_t *p, struct features *w)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = *p;
+    uint64_t any = 0, sum = 0, c;
+
+    while (i < n && (byte_class[u[i]] & C_CUT))
+        i++;
+    *p = i;
+    for (; i < n && !((c = byte_class[u[i]]) & C_CUT); i++) {
+        any |= c;
+        sum += c;
+    }
+    *w = (struct features){s + *p, i - *p, (size_t)(sum >> 32), (unsigned)(any & 0xFF), 0, 0};
+    return i;
+}
+
+/* The built-ins of mask (bit i: detector i) over the windows of s. Each
+ * window is searched apart, which finds the same matches as one search of
+ * the whole string (see "Windows" above); the order they are found in
+ * does not matter, matches_resolve sorts them. */
+static enum pii_status scan_windows(struct pii_scanner *sc, const char *s, size_t n, uint64_t mask,
+                                    struct hits *h)
+{
+    const struct pii_set *set = sc->set;
+
+    for (size_t p = 0, end; p < n; p = end) {
+        struct features w;
+
+        end = window_next(s, n, &p, &w);
+        if (end - p < set->span_len)
+            continue;
+        for (uint64_t m = mask; m != 0; m &= m - 1) {
+            int i = __builtin_ctzll(m);
+            const struct pii_det *d = &set->det[i];
+            enum pii_status st;
+
+            if (!window_wanted(d->builtin, d->cls, &w))
+                continue;
+            st = scan_range(sc, i, s, n, p, end, h);
+            if (st != PII_OK)
+                return st;
+        }
     }
     return PII_OK;
 }
@@ -725,17 +833,28 @@ static __attribute__((noinline)) enum pii_status scan_detectors(struct pii_scann
     const char *s = f->s;
     size_t n = f->n;
     struct hits h = {a, NULL, 0, 0};
+    uint64_t windowed = 0;
+    enum pii_status st;
 
     for (size_t i = 0; i < set->n; i++) {
         const struct pii_det *d = &set->det[i];
-        enum pii_status st;
 
-        if (n < d->min_len || (d->builtin != NULL && !builtin_wanted(d->builtin, d->cls, f)))
+        if (n < d->min_len)
             continue;
-        st = scan_detector(sc, (int)i, s, n, &h);
+        /* a feature a window holds the whole string holds, so the windows
+         * alone decide those */
+        if (d->builtin != NULL && i < 64 && n >= sc->windowed_min) {
+            windowed |= builtin_cheap(d->builtin, d->cls, f) ? (uint64_t)1 << i : 0;
+            continue;
+        }
+        if (d->builtin != NULL && !builtin_wanted(d->builtin, d->cls, f))
+            continue;
+        st = scan_range(sc, (int)i, s, n, 0, n, &h);
         if (st != PII_OK)
             return st;
     }
+    if (windowed != 0 && (st = scan_windows(sc, s, n, windowed, &h)) != PII_OK)
+        return st;
     *count = matches_resolve(h.m, h.n);
     *out = *count ? h.m : NULL;
     return PII_OK;

@@ -725,12 +725,29 @@ static enum pii_verdict ipv6_check(const char *s, size_t n, size_t *start, size_
     "| sk- [A-Za-z0-9]{20,}+"                                                                      \
     ") (?![A-Za-z0-9_-])"
 
+/*
+ * span_len and span_digits hold for every accepted match, from the patterns
+ * and checks above: email 1 + '@' + a label and '.' + a 2-letter TLD;
+ * card 13 digits (card_span_ok); iban the country's length, 15 or more
+ * characters, of which the pattern's [0-9]{2} are sure to be digits (an
+ * all-letter BBAN passes iban_check, so not the gate's 10); ssn 9 digits;
+ * phone 8 digits (phone_check); ipv4 four octets and three dots; ipv6
+ * "::1"; jwt "eyJ", 12, '.', 2, '.' (19, one less than the gate's 20);
+ * api_key 20 for the shortest shapes (AKIA..., xoxb-...). Every need
+ * lies in the bytes the pattern reads from the match start on: the '@' or
+ * "%40", the three dots, the "eyJ", the 20-byte token run, the letters and
+ * digits of an IBAN's start, and the two colons of the ipv6 lookahead.
+ */
 const struct pii_builtin pii_builtins[] = {
-    {"email", RE_EMAIL, 6, 0, PII_F_AT, NULL},         {"card", RE_CARD, 13, 13, 0, card_check},
-    {"iban", RE_IBAN, 15, 10, PII_F_LLDD, iban_check}, {"ssn", RE_SSN, 9, 9, 0, ssn_check},
-    {"phone", RE_PHONE, 8, 8, 0, phone_check},         {"ipv4", RE_IPV4, 7, 4, PII_F_DOTS, NULL},
-    {"ipv6", RE_IPV6, 3, 0, PII_F_COLONS, ipv6_check}, {"jwt", RE_JWT, 20, 0, PII_F_EYJ, NULL},
-    {"api_key", RE_API_KEY, 20, 0, PII_F_TOKEN, NULL},
+    {"email", RE_EMAIL, 6, 0, 6, 0, PII_F_AT, NULL},
+    {"card", RE_CARD, 13, 13, 13, 13, 0, card_check},
+    {"iban", RE_IBAN, 15, 10, 15, 2, PII_F_LLDD, iban_check},
+    {"ssn", RE_SSN, 9, 9, 9, 9, 0, ssn_check},
+    {"phone", RE_PHONE, 8, 8, 8, 8, 0, phone_check},
+    {"ipv4", RE_IPV4, 7, 4, 7, 4, PII_F_DOTS, NULL},
+    {"ipv6", RE_IPV6, 3, 0, 3, 0, PII_F_COLONS, ipv6_check},
+    {"jwt", RE_JWT, 20, 0, 19, 0, PII_F_EYJ, NULL},
+    {"api_key", RE_API_KEY, 20, 0, 20, 0, PII_F_TOKEN, NULL},
 };
 const size_t pii_nbuiltins = sizeof(pii_builtins) / sizeof(pii_builtins[0]);
 const struct pii_builtin *const pii_builtin_card = &pii_builtins[1];

@@ -18,6 +18,7 @@
 #include "common/arena.h"
 #include "common/err.h"
 #include "rules/pii.h"
+#include "rules/pii_impl.h"
 
 #define MAX_BUILTINS 16
 
@@ -29,6 +30,7 @@ struct rig {
 };
 
 static struct rig all, one[MAX_BUILTINS];
+static struct pii_scanner *whole; /* the same set, never windowed: the reference */
 static size_t nbuiltins;
 static struct arena *arena;
 static int det_card = -1, det_iban = -1;
@@ -55,6 +57,12 @@ static void fuzz_init(void)
     if (nbuiltins > MAX_BUILTINS)
         abort();
     rig_init(&all, names, nbuiltins);
+    /* every string windowed in `all`, none in `whole`: they must agree */
+    pii_scanner_set_windowed_min(all.sc, 0);
+    whole = pii_scanner_new(all.set, NULL);
+    if (whole == NULL)
+        abort();
+    pii_scanner_set_windowed_min(whole, SIZE_MAX);
     for (size_t i = 0; i < nbuiltins; i++) {
         rig_init(&one[i], &names[i], 1);
         if (strcmp(names[i], "card") == 0)
@@ -132,6 +140,20 @@ static void check_union(const char *s, size_t size, const struct pii_match *m, s
     }
 }
 
+/* The windowed scan finds exactly what one PCRE2 pass per detector over
+ * the whole string finds. */
+static void check_same_as_whole(const char *s, size_t size, const struct pii_match *m, size_t cnt)
+{
+    struct pii_match *w;
+    size_t wcnt;
+
+    if (pii_scan(whole, arena, s, size, &w, &wcnt) != PII_OK || wcnt != cnt)
+        abort();
+    for (size_t i = 0; i < cnt; i++)
+        if (w[i].start != m[i].start || w[i].end != m[i].end || w[i].detector != m[i].detector)
+            abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
@@ -148,5 +170,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < cnt; i++)
         check_match(s, size, &m[i], i ? &m[i - 1] : NULL);
     check_union(s, size, m, cnt);
+    check_same_as_whole(s, size, m, cnt);
     return 0;
 }

@@ -17,9 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/arena.h"
 #include "common/mem.h"
@@ -1140,6 +1142,348 @@ static void test_alloc_failures(void **state)
     assert_true(done);
 }
 
+/* ---- the windowed scan finds what the whole-string scan finds ---- */
+
+/*
+ * One set, two scanners: one cuts every string into windows (long strings
+ * in production), one scans every string whole (the scan as it was before
+ * windows). For every input both must answer the same status and the same
+ * matches, byte for byte. The inputs are the tables above, the peer corpus
+ * when SCRIM_CONFORMANCE is set, and generated long strings: stylesheets
+ * with values planted at random places, values cut in two by a window
+ * boundary, long digit and token runs, and noise over an alphabet of
+ * boundary bytes and the bytes the patterns use.
+ */
+struct twin {
+    struct pii_set *set;
+    struct pii_scanner *win, *whole;
+    struct arena *a;
+    size_t inputs, matches; /* so a run that compared nothing fails */
+};
+
+static void twin_open(struct twin *t, const char *const *names, size_t nnames,
+                      const struct pii_custom *custom)
+{
+    struct err err = {{0}, 0};
+
+    memset(t, 0, sizeof(*t));
+    t->set = pii_set_new();
+    assert_non_null(t->set);
+    for (size_t i = 0; i < nnames; i++)
+        assert_int_equal(pii_set_add_builtin(t->set, names[i], &err), (int)i);
+    if (custom != NULL)
+        assert_int_equal(pii_set_add_custom(t->set, custom, NULL, &err), (int)nnames);
+    t->win = pii_scanner_new(t->set, NULL);
+    t->whole = pii_scanner_new(t->set, NULL);
+    t->a = arena_new(0);
+    assert_non_null(t->win);
+    assert_non_null(t->whole);
+    assert_non_null(t->a);
+    pii_scanner_set_windowed_min(t->win, 0);
+    pii_scanner_set_windowed_min(t->whole, SIZE_MAX);
+}
+
+static void twin_close(struct twin *t)
+{
+    arena_free(t->a);
+    pii_scanner_free(t->win);
+    pii_scanner_free(t->whole);
+    pii_set_free(t->set);
+}
+
+/* Field by field: the structs' padding is not part of the answer. */
+static int same_matches(const struct pii_match *a, const struct pii_match *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].start != b[i].start || a[i].end != b[i].end || a[i].detector != b[i].detector)
+            return 0;
+    return 1;
+}
+
+/* Both scans of an exact-size heap copy of s[0..n); returns the matches. */
+static size_t twin_check(struct twin *t, const char *s, size_t n)
+{
+    char *copy = xmalloc(n ? n : 1);
+    struct pii_match *mw, *mo;
+    size_t cw, co;
+    enum pii_status sw, so;
+
+    memcpy(copy, s, n);
+    arena_reset(t->a);
+    sw = pii_scan(t->win, t->a, copy, n, &mw, &cw);
+    so = pii_scan(t->whole, t->a, copy, n, &mo, &co);
+    if (sw != so || cw != co || !same_matches(mw, mo, co))
+        fail_msg("windowed scan differs on \"%.*s\" (%zu bytes): status %d/%d, %zu/%zu "
+                 "matches",
+                 (int)(n < 200 ? n : 200), copy, n, (int)sw, (int)so, cw, co);
+    xfree(copy);
+    t->inputs++;
+    t->matches += co;
+    return co;
+}
+
+static void twin_marked(struct twin *t, const char *const *cases, size_t ncases)
+{
+    for (size_t i = 0; i < ncases; i++) {
+        char text[1024];
+        struct spans sp;
+        size_t n = unmark(cases[i], text, sizeof(text), &sp);
+
+        twin_check(t, text, n);
+    }
+}
+
+static uint32_t xorshift(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static const char *const css_decls[] = {
+    "body { font: 16px / 1.4 sans-serif; margin: 0px; color: rgb(29, 36, 48); }",
+    "header { background: rgb(11, 61, 99); padding: 16px 32px; }",
+    "dl.summary { display: grid; grid-template-columns: 12em 1fr; gap: 4px 12px; }",
+    "input[aria-invalid=\"true\"] { border-color: rgb(176, 0, 32); }",
+    ".progress .current { text-decoration: underline; opacity: 0.8; }",
+    "@media (max-width: 600px) { main { margin: 8px; } }",
+    "a::after { content: \"\\2192\"; } li:nth-child(2n+1) { z-index: 10; }",
+    "div { background: url(\"https://cdn.example.com/img/a_b-c.png?v=20240101\"); }",
+    "span { transition: all 0.25s ease-in-out 0.1s; width: calc(100% - 24px); }",
+};
+
+/* Values a detector must find, and lookalikes it must not. */
+static const char *const canaries[] = {
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "4111111111111111",
+    "078-05-1120",
+    "078 05 1120",
+    "GB82 WEST 1234 5698 7654 32",
+    "GB82WEST12345698765432",
+    "jane.doe@example.com",
+    "jane%40example.com",
+    "+1 415 555 0132",
+    "(415) 555-0132",
+    "020 7946 0958",
+    "192.168.1.1",
+    "10.0.0.1/24",
+    "2001:db8::1",
+    "fe80::1%eth0",
+    "::ffff:192.168.1.1",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+    "xoxb-123456789012-abcdefghijkl",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "4111 1111 1111 1112",
+    "1.2.3.4.5",
+    "000-12-3456",
+    "v1.2.3",
+    /* the shortest shapes: an IBAN with two digits (it passes mod-97) and
+     * a 19-byte JWT; the whole-string gate asks for more of both */
+    "NO09ABCDEFGHIJK",
+    "eyJhbGciOiJIUzI.ab.",
+};
+
+static size_t put_str(char *buf, size_t n, size_t cap, const char *s)
+{
+    size_t k = strlen(s);
+
+    if (n + k > cap)
+        return n;
+    memcpy(buf + n, s, k);
+    return n + k;
+}
+
+/* A stylesheet of about cap bytes with canaries at random places, glued to
+ * the text or between boundary bytes; with cut, one byte of each canary
+ * becomes a window boundary. */
+static size_t gen_css(char *buf, size_t cap, uint32_t *x, int cut)
+{
+    static const char cuts[] = ";{}\"'<>=&?[]\\^`|~!#$*\t\n";
+    static const char *const edges[] = {"", " ", "\"", ";", "x", "1"};
+    size_t n = 0;
+
+    while (n + 200 < cap) {
+        if (xorshift(x) % 4 == 0) {
+            const char *c = canaries[xorshift(x) % NCASES(canaries)];
+            size_t at = n, k = strlen(c);
+
+            n = put_str(buf, n, cap, edges[xorshift(x) % NCASES(edges)]);
+            at = n;
+            n = put_str(buf, n, cap, c);
+            n = put_str(buf, n, cap, edges[xorshift(x) % NCASES(edges)]);
+            if (cut)
+                buf[at + xorshift(x) % k] = cuts[xorshift(x) % (sizeof(cuts) - 1)];
+        }
+        n = put_str(buf, n, cap, css_decls[xorshift(x) % NCASES(css_decls)]);
+    }
+    return n;
+}
+
+/* Noise over the bytes the patterns use and the boundary bytes. */
+static size_t gen_noise(char *buf, size_t cap, uint32_t *x, const char *alphabet)
+{
+    size_t k = strlen(alphabet);
+
+    for (size_t i = 0; i < cap; i++)
+        buf[i] = alphabet[xorshift(x) % k];
+    return cap;
+}
+
+/* Every canary between every pair of edges, and with each of its bytes in
+ * turn made a boundary, inside stylesheet text. */
+static void twin_canaries(struct twin *t)
+{
+    static const char *const edges[] = {"", " ", "\"", ";", "x", "1", ".", "-", "\n"};
+    char buf[512];
+
+    for (size_t c = 0; c < NCASES(canaries); c++) {
+        size_t k = strlen(canaries[c]);
+
+        for (size_t e = 0; e < NCASES(edges) * NCASES(edges); e++) {
+            size_t n = put_str(buf, 0, sizeof(buf), css_decls[e % NCASES(css_decls)]);
+
+            n = put_str(buf, n, sizeof(buf), edges[e % NCASES(edges)]);
+            n = put_str(buf, n, sizeof(buf), canaries[c]);
+            n = put_str(buf, n, sizeof(buf), edges[e / NCASES(edges)]);
+            n = put_str(buf, n, sizeof(buf), css_decls[(e + 1) % NCASES(css_decls)]);
+            twin_check(t, buf, n);
+        }
+        for (size_t i = 0; i < k; i++) {
+            size_t n = put_str(buf, 0, sizeof(buf), "a { content: \"");
+
+            n = put_str(buf, n, sizeof(buf), canaries[c]);
+            buf[n - k + i] = i % 2 ? ';' : '"';
+            n = put_str(buf, n, sizeof(buf), "\" } 2024-01-01 12:00:00");
+            twin_check(t, buf, n);
+        }
+    }
+}
+
+static void twin_generated(struct twin *t)
+{
+    static const char *const alphabets[] = {
+        "0123456789 -.;",
+        "0123456789 -./:(),+;{}",
+        "abcdefABCDEF0123456789:.%;/",
+        "aA1_-.eyJ;=\"",
+        "GBgb0123456789 -WEST;",
+        "ab@.%40cdexample;,<>",
+        "0123456789 -.,;x()+",
+        "\x01 -.:;@_%/()+,09aAzZ#!~\x7f\xc3\xa9\xc5\xbf",
+    };
+    static char buf[8192];
+    uint32_t x = 88172645u;
+
+    for (int round = 0; round < 48; round++) {
+        twin_check(t, buf, gen_css(buf, sizeof(buf), &x, round & 1));
+        twin_check(
+            t, buf,
+            gen_noise(buf, 64 + xorshift(&x) % 4096, &x, alphabets[round % NCASES(alphabets)]));
+    }
+    memset(buf, '7', sizeof(buf)); /* one long digit run, then with cuts */
+    twin_check(t, buf, sizeof(buf));
+    for (size_t i = 16; i < sizeof(buf); i += 17)
+        buf[i] = ';';
+    twin_check(t, buf, sizeof(buf));
+    memset(buf, 'A', sizeof(buf)); /* one long token run */
+    twin_check(t, buf, sizeof(buf));
+    memcpy(buf, "AKIA", 4);
+    twin_check(t, buf, 20);
+    twin_check(t, buf, 21);
+}
+
+/* The peer corpus texts, when the corpus is there. */
+static void twin_peers(struct twin *t)
+{
+    const char *dir = getenv("SCRIM_CONFORMANCE");
+    static char line[1 << 16];
+    char path[4096];
+    FILE *f;
+
+    if (dir == NULL)
+        return;
+    assert_true(snprintf(path, sizeof(path), "%s/pii-peers/cases.jsonl", dir) < (int)sizeof(path));
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        json_t *root = json_loads(line, 0, NULL);
+        json_t *text = json_object_get(root, "text");
+
+        assert_non_null(root);
+        if (json_is_string(text))
+            twin_check(t, json_string_value(text), json_string_length(text));
+        json_decref(root);
+    }
+    fclose(f);
+}
+
+static void twin_all_inputs(struct twin *t)
+{
+    const char *const *tables[] = {email_cases,   card_cases,    iban_cases,   ssn_cases,
+                                   phone_cases,   ipv4_cases,    ipv6_cases,   jwt_cases,
+                                   api_key_cases, nothing_cases, overlap_cases};
+    const size_t sizes[] = {NCASES(email_cases),   NCASES(card_cases),   NCASES(iban_cases),
+                            NCASES(ssn_cases),     NCASES(phone_cases),  NCASES(ipv4_cases),
+                            NCASES(ipv6_cases),    NCASES(jwt_cases),    NCASES(api_key_cases),
+                            NCASES(nothing_cases), NCASES(overlap_cases)};
+
+    for (size_t i = 0; i < NCASES(tables); i++)
+        twin_marked(t, tables[i], sizes[i]);
+    twin_peers(t);
+    twin_canaries(t);
+    twin_generated(t);
+}
+
+static void test_windowed_same(void **state)
+{
+    /* a custom pattern that reaches over a boundary byte is still found:
+     * custom detectors always scan the whole string */
+    struct pii_custom over = {"over", "id;[0-9]{3}", PII_VALIDATE_NONE, NULL, 0, 0};
+    size_t n;
+    const char *const *names = pii_builtin_names(&n);
+    struct twin t;
+
+    (void)state;
+    twin_open(&t, names, n, &over);
+    twin_all_inputs(&t);
+    assert_true(t.matches > 500);
+    assert_int_equal(twin_check(&t, "x id;123 y", 10), 1);
+    twin_close(&t);
+    for (size_t i = 0; i < n; i++) {
+        twin_open(&t, &names[i], 1, NULL);
+        twin_all_inputs(&t);
+        assert_true(t.matches > 0);
+        twin_close(&t);
+    }
+}
+
+/* What the windows are for: a value inside a long stylesheet is found,
+ * and one cut in two by a boundary byte is not a value. */
+static void test_windowed_css(void **state)
+{
+    static char buf[4096];
+    size_t n = 0, cnt;
+    struct rig r;
+    struct pii_match *m;
+
+    (void)state;
+    rig_open_all(&r);
+    while (n + 100 < sizeof(buf))
+        n = put_str(buf, n, sizeof(buf), css_decls[n % NCASES(css_decls)]);
+    n = put_str(buf, n, sizeof(buf), "a{content:\"4111 1111 1111 1111\"}");
+    assert_int_equal(scan_copy(&r, buf, n, &m, &cnt), PII_OK);
+    assert_int_equal(cnt, 1);
+    assert_int_equal(m[0].end, n - 2);
+    assert_int_equal(m[0].start, n - 21);
+    memcpy(buf + n - 12, ";", 1);
+    assert_int_equal(scan_copy(&r, buf, n, &m, &cnt), PII_OK);
+    assert_int_equal(cnt, 0);
+    rig_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1168,6 +1512,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_arena_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_scanner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windowed_same, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windowed_css, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("pii", tests, NULL, NULL);
