@@ -25,6 +25,7 @@
 #include "rules/vendor.h"
 #include "leak.h"
 #include "engine_fixture.h"
+#include "inflate_oracle.h"
 #include "oracle.h"
 
 static const char yaml[] = "tenants:\n"
@@ -215,32 +216,6 @@ static unsigned char *latin1_bytes(const struct json *s, size_t *n)
     return d;
 }
 
-/* gunzip z[0..n) with libdeflate, or NULL when it is not one gzip stream;
- * free() it. */
-static char *gunzip(const unsigned char *z, size_t n, size_t *outn)
-{
-    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-    size_t cap = 1 << 16;
-    char *out = NULL;
-    enum libdeflate_result r = LIBDEFLATE_INSUFFICIENT_SPACE;
-
-    assert_non_null(d);
-    while (r == LIBDEFLATE_INSUFFICIENT_SPACE && cap <= (64u << 20)) {
-        free(out);
-        out = malloc(cap + 1);
-        assert_non_null(out);
-        r = libdeflate_gzip_decompress(d, z, n, out, cap, outn);
-        cap *= 2;
-    }
-    libdeflate_free_decompressor(d);
-    if (r != LIBDEFLATE_SUCCESS) {
-        free(out);
-        return NULL;
-    }
-    out[*outn] = '\0';
-    return out;
-}
-
 /* The text a gzip string holds, or NULL when s is not one; free() it. */
 static char *string_inflate(const struct json *s, size_t *n)
 {
@@ -249,7 +224,7 @@ static char *string_inflate(const struct json *s, size_t *n)
     char *text = NULL;
 
     if (z != NULL && zn > 3 && z[0] == 0x1f && z[1] == 0x8b && z[2] == 8)
-        text = gunzip(z, zn, n);
+        text = oracle_inflate(ORACLE_GZIP, z, zn, n);
     free(z);
     return text;
 }

@@ -22,6 +22,7 @@
 #include "rules/vendor.h"
 #include "leak.h"
 #include "engine_fixture.h"
+#include "inflate_oracle.h"
 #include "oracle.h"
 
 static const char yaml[] = "tenants:\n"
@@ -197,32 +198,6 @@ static unsigned char *zlib_of(const void *s, size_t n, size_t *outn)
 
 #define PART_STR(part, path) oracle_string((part).s, (part).n, path)
 
-/* inflate zlib z[0..n) with libdeflate, independently of sentry.c, or
- * NULL when it is not one zlib stream; free() it. */
-static char *zlib_inflate(const void *z, size_t n, size_t *outn)
-{
-    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-    size_t cap = 1 << 16;
-    char *out = NULL;
-    enum libdeflate_result r = LIBDEFLATE_INSUFFICIENT_SPACE;
-
-    assert_non_null(d);
-    while (r == LIBDEFLATE_INSUFFICIENT_SPACE && cap <= (64u << 20)) {
-        free(out);
-        out = malloc(cap + 1);
-        assert_non_null(out);
-        r = libdeflate_zlib_decompress(d, z, n, out, cap, outn);
-        cap *= 2;
-    }
-    libdeflate_free_decompressor(d);
-    if (r != LIBDEFLATE_SUCCESS) {
-        free(out);
-        return NULL;
-    }
-    out[*outn] = '\0';
-    return out;
-}
-
 /* The recording payload: {"segment_id"} line, then the events, plain or
  * one zlib stream; *text is the inflated copy to free() (or NULL). */
 static struct part recording_events(const struct part *rec, char **text)
@@ -236,7 +211,7 @@ static struct part recording_events(const struct part *rec, char **text)
     ev = (struct part){nl + 1, rec->n - (size_t)(nl + 1 - rec->s)};
     *text = NULL;
     if (ev.n > 0 && ev.s[0] != '[') {
-        *text = zlib_inflate(ev.s, ev.n, &n);
+        *text = oracle_inflate(ORACLE_ZLIB, ev.s, ev.n, &n);
         if (*text == NULL)
             fail_msg("a recording is neither JSON nor zlib");
         ev = (struct part){*text, n};
