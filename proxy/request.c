@@ -501,12 +501,47 @@ static int final_status(struct job *j, const char **reason)
     return 200;
 }
 
+/* What the audit log and metrics name records that no request brought. */
+static const struct conf_route expiry_route = {.path = "(session expiry)", .format = FORMAT_RRWEB};
+
+void request_expired_session(struct worker *w, struct gen *g, const struct conf_tenant *t,
+                             const char *label, struct journey_state *st, uint64_t now_ms)
+{
+    struct job *j;
+    struct journey_ctx c;
+
+    if (st == NULL || label == NULL || label[0] == '\0')
+        return;
+    j = xcalloc(1, sizeof(*j));
+    j->w = w;
+    j->gen = g;
+    gen_ref(g);
+    j->route = &expiry_route;
+    j->tenant = t;
+    j->internal = 1;
+    snprintf(j->rid, sizeof(j->rid), "%016llx", (unsigned long long)random_u64());
+    buf_init(&j->records, (size_t)1 << 20);
+    c = (struct journey_ctx){&t->policy->journey, label, NULL, -1, &j->records};
+    w->jobs++;
+    if (journey_expire(st, &c, now_ms) != 0 || j->records.len == 0) {
+        job_free(j);
+        return;
+    }
+    durable_submit(w->srv->durable, j);
+}
+
 void request_finish(struct job *j)
 {
     struct conn *c = j->conn;
     const char *reason;
     int status = final_status(j, &reason);
 
+    if (j->internal) {
+        if (j->failed)
+            log_error("session expiry %s: abandonment records not stored", j->rid);
+        job_free(j);
+        return;
+    }
     if (j->want_spool && !j->spool_full && !j->failed)
         metrics_upstream("spooled", METRICS_NO_LATENCY);
     if (c != NULL) {

@@ -243,6 +243,42 @@ static struct evconnlistener *bind_one(struct worker *w, const char *addr, int r
 }
 
 static void worker_on_stop(evutil_socket_t fd, short what, void *arg);
+
+struct expiry {
+    struct worker *w;
+    struct gen *g;
+    uint64_t now;
+};
+
+static void on_session_expired(void *arg, const char *tenant, const char *label,
+                               struct journey_state *st)
+{
+    struct expiry *x = arg;
+    const struct conf_tenant *t = conf_tenant_by_id(x->g->conf, tenant);
+
+    if (t != NULL)
+        request_expired_session(x->w, x->g, t, label, st, x->now);
+}
+
+/* Sessions idle past their journey's abandon_after: their abandonment is
+ * recorded and sealed like any request's records (on worker 0, so the job
+ * belongs to a worker that answers it). */
+static void worker_on_expire(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct server *s = w->srv;
+    struct expiry x = {w, server_gen(s), server_now_ms()};
+
+    (void)fd;
+    (void)what;
+    if (!w->draining) {
+        pthread_mutex_lock(&s->sessions_lock);
+        session_table_expire(s->sessions, x.now, on_session_expired, &x);
+        server_session_gauges(s);
+        pthread_mutex_unlock(&s->sessions_lock);
+    }
+    gen_unref(x.g);
+}
 static void worker_on_drain_timeout(evutil_socket_t fd, short what, void *arg);
 
 static int worker_init(struct server *s, struct worker *w, unsigned index, struct err *err)
@@ -277,6 +313,11 @@ static int worker_init(struct server *s, struct worker *w, unsigned index, struc
     }
     if (index == 0 && c->admin != NULL && (w->admin = bind_one(w, c->admin, 0, err)) == NULL)
         return -1;
+    if (index == 0) {
+        struct timeval second = {1, 0};
+        w->expire_timer = event_new(w->base, -1, EV_PERSIST, worker_on_expire, w);
+        event_add(w->expire_timer, &second);
+    }
     return 0;
 }
 
@@ -301,6 +342,8 @@ static void worker_fini(struct worker *w)
     event_free(w->wake);
     event_free(w->stop);
     event_free(w->drain_timer);
+    if (w->expire_timer)
+        event_free(w->expire_timer);
     event_base_free(w->base);
     pthread_mutex_destroy(&w->lock);
     w->base = NULL;
@@ -540,10 +583,6 @@ void server_tick(struct server *s)
     struct tick t = {s, server_now_ms()};
 
     durable_call(s->durable, tick_on_durable, &t);
-    pthread_mutex_lock(&s->sessions_lock);
-    session_table_expire(s->sessions, t.now, NULL, NULL);
-    server_session_gauges(s);
-    pthread_mutex_unlock(&s->sessions_lock);
     if (s->spool) {
         metrics_gauge_set(METRICS_SPOOL_ITEMS, (int64_t)spool_items(s->spool));
         metrics_gauge_set(METRICS_SPOOL_BYTES, (int64_t)spool_bytes(s->spool));

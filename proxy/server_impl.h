@@ -79,6 +79,7 @@ struct job {
     int spool_full;         /* set by the durability thread */
     int failed;             /* the durability thread could not make it durable */
     int status;             /* an HTTP answer decided before the engine; 0: none */
+    int internal;           /* no client: records of a session that expired */
     size_t charged;
     size_t bytes_in; /* the body as received */
     uint64_t t0_us;
@@ -98,6 +99,7 @@ struct worker {
     struct event *wake; /* jobs came back from the durability thread */
     struct event *stop; /* server_drain asked this worker to stop */
     struct event *drain_timer;
+    struct event *expire_timer; /* worker 0: replay sessions idle past their journey */
     pthread_mutex_t lock;
     struct job *done;
     struct conn *conns;
@@ -157,6 +159,10 @@ int request_head(struct conn *c, const struct http_request *rq);
 void request_run(struct conn *c, const struct http_request *rq);
 /* The durability thread is done with j: answer it on its worker. */
 void request_finish(struct job *j);
+/* Seal the abandonment records of a session that expired (worker 0's
+ * timer, sessions_lock held). */
+void request_expired_session(struct worker *w, struct gen *g, const struct conf_tenant *t,
+                             const char *label, struct journey_state *st, uint64_t now_ms);
 void job_free(struct job *j);
 void request_error(struct conn *c, int status, const char *reason);
 
