@@ -175,7 +175,8 @@ int request_head(struct conn *c, const struct http_request *rq)
         c->tenant = tenant_from_key(c, rq);
         break;
     case TENANT_FROM_VENDOR:
-        return 0; /* the key is in the payload: known after the body */
+        /* the key is in the payload: known after the body */
+        return rq->content_length > 0 && !charge(c, (size_t)rq->content_length) ? 503 : 0;
     }
     if (c->tenant == NULL)
         return 401;

@@ -98,24 +98,51 @@ void worker_conn_gone(struct worker *w)
     worker_maybe_exit(w);
 }
 
+/* Accept again once the in-flight budget (shared by every worker) has
+ * room; 0 while it is still full. */
+static int worker_resume(struct worker *w)
+{
+    if (!w->paused || w->draining)
+        return 1;
+    if (limit_bytes_stage(w->srv->inflight) >= LIMIT_STAGE_PAUSE_ACCEPT)
+        return 0;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_enable(w->listeners[i]);
+    w->paused = 0;
+    evtimer_del(w->resume_timer);
+    return 1;
+}
+
+/* The budget is freed by every worker's requests, not only this one's: a
+ * paused worker looks again on a short timer, so the connections the
+ * kernel queues on its socket are not left waiting. */
+static void worker_on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct timeval again = {0, 50 * 1000};
+
+    (void)fd;
+    (void)what;
+    if (!worker_resume(w))
+        evtimer_add(w->resume_timer, &again);
+}
+
 void worker_job_gone(struct worker *w)
 {
-    if (w->paused && !w->draining &&
-        limit_bytes_stage(w->srv->inflight) < LIMIT_STAGE_PAUSE_ACCEPT) {
-        for (size_t i = 0; i < w->nlisteners; i++)
-            evconnlistener_enable(w->listeners[i]);
-        w->paused = 0;
-    }
+    worker_resume(w);
     worker_maybe_exit(w);
 }
 
 void worker_pause(struct worker *w)
 {
+    struct timeval again = {0, 50 * 1000};
+
     if (w->paused || w->draining)
         return;
     for (size_t i = 0; i < w->nlisteners; i++)
         evconnlistener_disable(w->listeners[i]);
     w->paused = 1;
+    evtimer_add(w->resume_timer, &again);
     log_warn("worker %u: in-flight budget full; not accepting until it drains", w->index);
 }
 
@@ -302,6 +329,7 @@ static int worker_init(struct server *s, struct worker *w, unsigned index, struc
     w->wake = event_new(w->base, -1, 0, worker_on_wake, w);
     w->stop = event_new(w->base, -1, 0, worker_on_stop, w);
     w->drain_timer = evtimer_new(w->base, worker_on_drain_timeout, w);
+    w->resume_timer = evtimer_new(w->base, worker_on_resume, w);
     if ((w->up = upstream_new(w->base, &uo, err)) == NULL)
         return -1;
     for (size_t i = 0; i < c->nlisten && i < SERVER_LISTEN_MAX; i++) {
@@ -342,6 +370,7 @@ static void worker_fini(struct worker *w)
     event_free(w->wake);
     event_free(w->stop);
     event_free(w->drain_timer);
+    event_free(w->resume_timer);
     if (w->expire_timer)
         event_free(w->expire_timer);
     event_base_free(w->base);

@@ -99,6 +99,7 @@ struct worker {
     struct event *wake; /* jobs came back from the durability thread */
     struct event *stop; /* server_drain asked this worker to stop */
     struct event *drain_timer;
+    struct event *resume_timer; /* paused by the budget: look again soon */
     struct event *expire_timer; /* worker 0: replay sessions idle past their journey */
     pthread_mutex_t lock;
     struct job *done;

@@ -27,7 +27,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
 
 MODULES = ["cases_mask", "cases_http", "cases_reject", "cases_upstream", "cases_signals",
-           "cases_tls", "cases_crash", "cases_journey"]
+           "cases_tls", "cases_crash", "cases_journey", "cases_limits"]
 SUITE_TIMEOUT = 900  # seconds: far above the normal ~3 minutes, only a hang reaches it
 
 
