@@ -63,6 +63,8 @@ void worker_post_done(struct worker *w, struct job *j)
     event_active(w->wake, EV_READ, 0);
 }
 
+static void worker_maybe_exit(struct worker *w);
+
 static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -85,10 +87,15 @@ static void worker_on_wake(evutil_socket_t fd, short what, void *arg)
         request_finish(rev);
         rev = next;
     }
+    worker_maybe_exit(w);
 }
 
+/* Worker 0 holds the admin listener: it stops last, so /readyz answers
+ * 503 for the whole drain instead of vanishing with the first worker. */
 static void worker_maybe_exit(struct worker *w)
 {
+    if (w->index == 0 && !__atomic_load_n(&w->srv->others_stopped, __ATOMIC_ACQUIRE))
+        return;
     if (w->draining && w->nconns == 0 && w->jobs == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -641,7 +648,11 @@ int server_drain(struct server *s)
     __atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < s->nworkers; i++)
         event_active(s->workers[i].stop, EV_READ, 0);
-    for (unsigned i = 0; i < s->nworkers; i++) {
+    for (unsigned i = s->nworkers; i-- > 0;) {
+        if (i == 0) { /* the admin's worker, once every other one stopped */
+            __atomic_store_n(&s->others_stopped, 1, __ATOMIC_RELEASE);
+            event_active(s->workers[0].wake, EV_READ, 0);
+        }
         pthread_join(s->workers[i].thread, NULL);
         if (s->workers[i].nconns > 0 || s->workers[i].jobs > 0)
             clean = 0;

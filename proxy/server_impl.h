@@ -127,7 +127,8 @@ struct server {
     struct limit_conn *conns;
     struct limit_rate *rate;
     struct limit_bytes *inflight;
-    int draining; /* atomic */
+    int draining;       /* atomic */
+    int others_stopped; /* atomic: every worker but 0 has stopped */
     uint64_t last_sweep_ms;
     /* Replay sessions' node maps and journeys, across requests and workers.
      * One table under one lock: engine calls of replay formats serialise. */
