@@ -18,6 +18,8 @@
 #include "crypto/pseudo.h"
 #include "rules/conf.h"
 #include "rules/engine.h"
+
+#include "rig.h"
 #include "rules/session.h"
 #include "tests/fuzz/canary.h"
 
@@ -42,17 +44,7 @@ static struct pii_scanner *scanner;
 
 static void init(void)
 {
-    struct err err;
-    uint8_t k[PSEUDO_KEY_BYTES] = {9};
-
-    if (keyfile_crypto_init() != 0)
-        abort();
-    err_clear(&err);
-    conf = conf_parse("fuzz.yaml", yaml, sizeof(yaml) - 1, &err);
-    if (conf == NULL)
-        abort();
-    key = pseudo_key_from_bytes(k);
-    scanner = pii_scanner_new(conf_policy_by_name(conf, "p")->pii, NULL);
+    rig_open(yaml, sizeof(yaml) - 1, &conf, &key, &scanner);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

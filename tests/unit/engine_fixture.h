@@ -17,4 +17,8 @@ int engine_fixture_open(const char *yaml, size_t n, struct config **conf, struct
                         struct err *err);
 void engine_fixture_close(struct config *conf, struct pseudo_key *key);
 
+/* tests/cli/payloads/<name> (up to 1 MiB), found from this file's path;
+ * fails the test when it cannot be read. xfree() the result. */
+char *engine_fixture_read(const char *name, size_t *len);
+
 #endif

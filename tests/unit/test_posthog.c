@@ -131,25 +131,6 @@ static uint64_t count_of(const char *id)
     return 0;
 }
 
-/* tests/cli/payloads/<name>, found from this file's path. */
-static char *fixture_read(const char *name, size_t *len)
-{
-    const char *suffix = "tests/unit/test_posthog.c", *self = __FILE__;
-    char path[4096];
-    FILE *f;
-    char *s = xmalloc(1 << 20);
-
-    snprintf(path, sizeof(path), "%.*stests/cli/payloads/%s", (int)(strlen(self) - strlen(suffix)),
-             self, name);
-    f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    *len = fread(s, 1, (1 << 20) - 1, f);
-    s[*len] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* gzip of s[0..n), as fflate gzipSync would make it (any valid stream
  * will do); the caller frees it with free(). */
 static unsigned char *gzip_of(const void *s, size_t n, size_t *outn)
@@ -366,7 +347,7 @@ static void field_expect(const char *field, const char *path, const char *needle
 static void test_snapshot_fixture(void **state)
 {
     size_t n;
-    char *in = fixture_read("posthog-snapshot.json", &n);
+    char *in = engine_fixture_read("posthog-snapshot.json", &n);
 
     (void)state;
     assert_int_equal(run_n("p", in, n), REDACT_OK);
@@ -412,7 +393,7 @@ static void test_compression_is_deterministic(void **state)
     static const char *const fields[] = {SNAP(0, ".1.data"), SNAP(1, ".0.data.texts"),
                                          SNAP(1, ".0.data.adds")};
     size_t n;
-    char *in = fixture_read("posthog-snapshot.json", &n);
+    char *in = engine_fixture_read("posthog-snapshot.json", &n);
     struct buf first;
 
     (void)state;
@@ -454,7 +435,7 @@ static void test_compression_is_deterministic(void **state)
 static void test_batch_fixture(void **state)
 {
     size_t n;
-    char *in = fixture_read("posthog-batch.json", &n);
+    char *in = engine_fixture_read("posthog-batch.json", &n);
 
     (void)state;
     assert_int_equal(run_n("p", in, n), REDACT_OK);
@@ -477,7 +458,7 @@ static void test_batch_fixture(void **state)
 static void test_autocapture_fixture(void **state)
 {
     size_t n;
-    char *in = fixture_read("posthog-autocapture.json", &n);
+    char *in = engine_fixture_read("posthog-autocapture.json", &n);
 
     (void)state;
     assert_int_equal(run_n("p", in, n), REDACT_OK);
@@ -638,7 +619,7 @@ static void test_unreadable_chain(void **state)
 static void test_flags_fixture(void **state)
 {
     size_t n;
-    char *in = fixture_read("posthog-flags.json", &n);
+    char *in = engine_fixture_read("posthog-flags.json", &n);
     char key[VENDOR_KEY_MAX + 1];
 
     (void)state;
@@ -747,7 +728,7 @@ static void test_single_event_object_data(void **state)
 static void test_container_rule_covers_recording(void **state)
 {
     size_t n;
-    char *in = fixture_read("posthog-snapshot.json", &n);
+    char *in = engine_fixture_read("posthog-snapshot.json", &n);
 
     (void)state;
     assert_int_equal(run_n("props", in, n), REDACT_OK);
@@ -970,7 +951,7 @@ static void test_inflate_limits(void **state)
 static void torture(const char *name)
 {
     size_t n;
-    char *in = fixture_read(name, &n);
+    char *in = engine_fixture_read(name, &n);
 
     for (long k = 0; k < 2000; k++) {
         long before = mem_live();
@@ -1207,13 +1188,13 @@ static void test_vendor_key(void **state)
 {
     char key[VENDOR_KEY_MAX + 1];
     size_t n;
-    char *in = fixture_read("posthog-snapshot.json", &n);
+    char *in = engine_fixture_read("posthog-snapshot.json", &n);
 
     (void)state;
     assert_int_equal(vendor_key_find(FORMAT_POSTHOG, in, n, NULL, 0, NULL, 0, key, sizeof(key)), 0);
     assert_string_equal(key, "phc_k2Xq7bC9nR4tV1wY8zA3sD6fG0hJ5lM2pQ7rT9uW4eE");
     xfree(in);
-    in = fixture_read("posthog-batch.json", &n);
+    in = engine_fixture_read("posthog-batch.json", &n);
     assert_int_equal(vendor_key_find(FORMAT_POSTHOG, in, n, NULL, 0, NULL, 0, key, sizeof(key)), 0);
     assert_string_equal(key, "phc_k2Xq7bC9nR4tV1wY8zA3sD6fG0hJ5lM2pQ7rT9uW4eE");
     xfree(in);

@@ -110,24 +110,6 @@ static void done(void)
     buf_free(&fx.ctx);
 }
 
-static char *fixture_read(const char *name, size_t *len)
-{
-    const char *suffix = "tests/unit/test_sentry.c", *self = __FILE__;
-    char path[4096];
-    FILE *f;
-    char *s = xmalloc(1 << 20);
-
-    snprintf(path, sizeof(path), "%.*stests/cli/payloads/%s", (int)(strlen(self) - strlen(suffix)),
-             self, name);
-    f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    *len = fread(s, 1, (1 << 20) - 1, f);
-    s[*len] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* An envelope as the relay reads it, written here independently of
  * sentry.c: header line, then items framed by their explicit length. */
 struct part {
@@ -259,7 +241,7 @@ static void check_replay_output(int compressed)
 static void test_replay_plain(void **state)
 {
     size_t n;
-    char *in = fixture_read("sentry-replay.txt", &n);
+    char *in = engine_fixture_read("sentry-replay.txt", &n);
 
     (void)state;
     assert_int_equal(run_n(in, n), REDACT_OK);
@@ -275,7 +257,7 @@ static void test_replay_plain(void **state)
 static void test_replay_zlib(void **state)
 {
     size_t n, pn, en, zn;
-    char *in = fixture_read("sentry-replay-zlib.bin", &n), *plain, *text, *ptext;
+    char *in = engine_fixture_read("sentry-replay-zlib.bin", &n), *plain, *text, *ptext;
     struct buf first;
     struct framed fz, fp;
     struct part ez, ep;
@@ -288,7 +270,7 @@ static void test_replay_zlib(void **state)
     buf_init(&first, 0);
     assert_int_equal(buf_append(&first, fx.out.data, fx.out.len), 0);
     done();
-    plain = fixture_read("sentry-replay.txt", &pn);
+    plain = engine_fixture_read("sentry-replay.txt", &pn);
     assert_int_equal(run_n(plain, pn), REDACT_OK);
     reframe(&first, &fz);
     reframe(&fx.out, &fp);
@@ -380,7 +362,7 @@ static void test_malformed_envelopes(void **state)
     static const char ev[] = "[{\"type\":5,\"timestamp\":1,\"data\":{\"tag\":\"t\",\"payload\":"
                              "{\"id\":1,\"id\":2}}}]";
     size_t n;
-    char *in = fixture_read("sentry-replay.txt", &n);
+    char *in = engine_fixture_read("sentry-replay.txt", &n);
     struct buf b;
 
     (void)state;
@@ -447,7 +429,7 @@ static void test_inflate_limit(void **state)
 static void test_torture_allocation_failures(void **state)
 {
     size_t n;
-    char *in = fixture_read("sentry-replay-zlib.bin", &n);
+    char *in = engine_fixture_read("sentry-replay-zlib.bin", &n);
 
     (void)state;
     for (long k = 0; k < 600; k++) {
@@ -484,7 +466,7 @@ static void test_vendor_key(void **state)
     static const char pk[] = "0123456789abcdef0123456789abcdef";
     char key[VENDOR_KEY_MAX + 1];
     size_t n;
-    char *in = fixture_read("sentry-replay-zlib.bin", &n);
+    char *in = engine_fixture_read("sentry-replay-zlib.bin", &n);
 
     (void)state;
     assert_int_equal(vendor_key_find(FORMAT_SENTRY, in, n, NULL, 0, NULL, 0, key, sizeof(key)), 0);
